@@ -1,0 +1,86 @@
+"""exptool: one command, ``exp``, and a small library for running PyTorch experiments well.
+
+The public API is loaded lazily: ``import exptool`` is cheap, and torch, TensorBoard, W&B and
+matplotlib are imported only when the names that need them are first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    # workspace and runs
+    "Workspace": "exptool.workspace",
+    "Experiment": "exptool.workspace",
+    "Run": "exptool.workspace",
+    "validate_name": "exptool.names",
+    # errors
+    "ExptoolError": "exptool.errors",
+    # configs
+    "load_config": "exptool.config",
+    "save_config": "exptool.config",
+    "apply_overrides": "exptool.config",
+    "merge_configs": "exptool.config",
+    "load_config_to_run": "exptool.config_compat",
+    "load_config_from_run": "exptool.config_compat",
+    # tracking
+    "Logger": "exptool.tracking",
+    "get_logger": "exptool.tracking",
+    "set_logger": "exptool.tracking",
+    "register_writer": "exptool.tracking",
+    "Writer": "exptool.tracking",
+    # checkpoints
+    "CheckpointManager": "exptool.checkpoints",
+    "save_checkpoint": "exptool.checkpoints",
+    "load_model_from_checkpoint": "exptool.checkpoints",
+    "load_model_from_path": "exptool.checkpoints",
+    # reproducibility and devices
+    "set_random_seed": "exptool.reproducibility",
+    "pick_device": "exptool.devices",
+    # debugging and profiling
+    "ModelDebugger": "exptool.debug",
+    "Timer": "exptool.profiler",
+    # plotting
+    "read_metrics": "exptool.metrics_file",
+    "smooth_curve": "exptool.plotting",
+    "plot_metrics": "exptool.plotting",
+    "image_grid": "exptool.plotting",
+    # training
+    "RunContext": "exptool.run_context",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'exptool' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .checkpoints import CheckpointManager, load_model_from_checkpoint, load_model_from_path, save_checkpoint
+    from .config import apply_overrides, load_config, merge_configs, save_config
+    from .config_compat import load_config_from_run, load_config_to_run
+    from .debug import ModelDebugger
+    from .devices import pick_device
+    from .errors import ExptoolError
+    from .metrics_file import read_metrics
+    from .names import validate_name
+    from .plotting import image_grid, plot_metrics, smooth_curve
+    from .profiler import Timer
+    from .reproducibility import set_random_seed
+    from .run_context import RunContext
+    from .tracking import Logger, Writer, get_logger, register_writer, set_logger
+    from .workspace import Experiment, Run, Workspace

@@ -1,0 +1,1 @@
+"""The ``exp`` command line (Typer). Thin: parse, call the core, print."""

@@ -1,0 +1,63 @@
+"""One place that turns exceptions into a short message and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, ExptoolError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def debug_enabled() -> bool:
+    """True when tracebacks were asked for (``EXPTOOL_DEBUG=1`` or ``--debug``)."""
+    return os.environ.get("EXPTOOL_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    """Print ``error: message`` (and an indented hint) to stderr."""
+    print(f"error: {message}", file=sys.stderr)
+    if hint:
+        print(f"  {hint}", file=sys.stderr)
+
+
+def handle_errors(func: F) -> F:
+    """Wrap a command so exptool errors, interrupts and bugs end with a message and the right exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except ExptoolError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            print_error(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            print_error(f"{exc.strerror or exc}{where}.", "Set EXPTOOL_DEBUG=1 for the traceback.")
+            raise typer.Exit(EXIT_FAILURE) from None
+        except Exception as exc:  # a bug: say so briefly, keep the traceback for --debug
+            if debug_enabled():
+                traceback.print_exc()
+            print_error(
+                f"unexpected {exc.__class__.__name__}: {exc}",
+                "This is a bug in exptool; set EXPTOOL_DEBUG=1 for the traceback.",
+            )
+            raise typer.Exit(EXIT_FAILURE) from None
+
+    return wrapper  # type: ignore[return-value]

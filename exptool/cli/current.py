@@ -1,0 +1,153 @@
+"""``exp set`` and ``exp show``: the current experiment and run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import state
+from ..errors import UsageError
+from ._common import (
+    STATUS_STYLE,
+    ExperimentOpt,
+    JsonOpt,
+    RunOpt,
+    format_metrics,
+    info,
+    print_json,
+    style,
+    workspace,
+)
+from ._complete import complete_experiment, complete_run
+from ._errors import handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("set")(set_current)
+    app.command("show")(show)
+
+
+@handle_errors
+def set_current(
+    ctx: typer.Context,
+    target: Annotated[
+        Optional[str],
+        typer.Argument(help="EXP, or EXP/RUN.", autocompletion=complete_experiment, show_default=False),
+    ] = None,
+    run_arg: Annotated[
+        Optional[str], typer.Argument(metavar="[RUN]", help="Run name.", autocompletion=complete_run)
+    ] = None,
+    experiment: ExperimentOpt = None,
+    run: RunOpt = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Forget the current experiment and run.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set the current experiment and/or run: exp set EXP [RUN], exp set EXP/RUN, or -e/-r."""
+    ws = workspace(ctx)
+    if clear:
+        if target or run_arg or experiment or run:
+            raise UsageError("--clear takes no names.")
+        state.save_state(ws.root, experiment=None, run=None)
+        if json_out:
+            print_json({"experiment": None, "run": None})
+        else:
+            info("Cleared the current experiment and run.")
+        return
+    pos_exp, pos_run = target, run_arg
+    if target and "/" in target and run_arg is None:
+        pos_exp, _, pos_run = target.partition("/")
+    if pos_exp and experiment and pos_exp != experiment:
+        raise UsageError(f"Two different experiments given: {pos_exp!r} and -e {experiment!r}.")
+    if pos_run and run and pos_run != run:
+        raise UsageError(f"Two different runs given: {pos_run!r} and -r {run!r}.")
+    exp_name, run_name = pos_exp or experiment, pos_run or run
+    if not exp_name and not run_name:
+        raise UsageError("Say what to set: exp set EXP [RUN], or -e EXP / -r RUN.")
+    if exp_name:
+        exp = ws.experiment(exp_name).require()
+    else:
+        current = state.resolve_current(ws.root)[0].value
+        if not current:
+            raise UsageError("No current experiment to set a run in.", hint=f"Use: exp set EXP {run_name}")
+        exp = ws.experiment(current).require()
+    if run_name:
+        run_obj = exp.run(run_name).require()
+        entry = state.save_state(ws.root, experiment=exp.name, run=run_obj.name)
+    else:
+        stored = state.load_state(ws.root)
+        keep_run = stored.get("run") if stored.get("experiment") == exp.name else None
+        entry = state.save_state(ws.root, experiment=exp.name, run=keep_run)
+    if json_out:
+        print_json({"experiment": entry.get("experiment"), "run": entry.get("run")})
+    else:
+        shown = f"{entry['experiment']}/{entry['run']}" if entry.get("run") else f"{entry['experiment']} (no run)"
+        info(f"Current: {shown}")
+    _warn_env_override()
+
+
+def _warn_env_override() -> None:
+    for names in (state.ENV_EXPERIMENT, state.ENV_RUN):
+        for name in names:
+            import os  # noqa: PLC0415
+
+            if os.environ.get(name):
+                info(f"note: {name} is set in this shell and takes precedence over the state file.")
+                return
+
+
+@handle_errors
+def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = None, json_out: JsonOpt = False) -> None:
+    """Show the current experiment and run, where each came from, and the run's status."""
+    ws = workspace(ctx)
+    exp_r, run_r = state.resolve_current(ws.root, experiment, run)
+    data: dict[str, Any] = {"workspace": str(ws.root), "experiment": None, "run": None}
+    if exp_r.value:
+        exp = ws.experiment(exp_r.value)
+        data["experiment"] = {
+            "name": exp.name,
+            "source": exp_r.source,
+            "path": str(exp.path),
+            "exists": exp.exists(),
+        }
+        if run_r.value:
+            run_obj = exp.run(run_r.value)
+            record = run_obj.read_record() if run_obj.exists() else {}
+            step, metrics = run_obj.last_metrics() if run_obj.exists() else (None, {})
+            data["run"] = {
+                "name": run_obj.name,
+                "source": run_r.source,
+                "path": str(run_obj.path),
+                "exists": run_obj.exists(),
+                "status": run_obj.status() if run_obj.exists() else "missing",
+                "created": record.get("created"),
+                "missing_subdirs": run_obj.missing_subdirs() if run_obj.exists() else [],
+                "last_step": step,
+                "last_metrics": metrics,
+            }
+    if json_out:
+        print_json(data)
+        return
+    info(f"workspace   {ws.root}")
+    e = data["experiment"]
+    if e is None:
+        info("experiment  (none)   set one with: exp set EXP")
+    else:
+        missing = "" if e["exists"] else style("  (missing)", "31")
+        info(f"experiment  {e['name']}  [{e['source']}]{missing}")
+    r = data["run"]
+    if r is None:
+        if e is not None:
+            info("run         (none)   set one with: exp set -r RUN")
+        return
+    missing = "" if r["exists"] else style("  (missing)", "31")
+    info(f"run         {r['name']}  [{r['source']}]{missing}")
+    info(f"path        {r['path']}")
+    if r["exists"]:
+        info(f"status      {style(r['status'], STATUS_STYLE.get(r['status'], '0'))}")
+        if r["created"]:
+            info(f"created     {r['created']}")
+        if r["missing_subdirs"]:
+            info(style(f"warning     missing folders: {', '.join(r['missing_subdirs'])}", "33"))
+        if r["last_step"] is not None:
+            info(f"last step   {r['last_step']}  {format_metrics(r['last_metrics'], limit=8)}")

@@ -1,0 +1,56 @@
+"""``exp clear-logs``: empty a run's logs/ folder, keeping checkpoints."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from ._common import ExperimentOpt, JsonOpt, RunOpt, info, print_json, resolve_run, workspace
+from ._errors import handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("clear-logs")(clear_logs)
+
+
+@handle_errors
+def clear_logs(
+    ctx: typer.Context,
+    experiment: ExperimentOpt = None,
+    run: RunOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete everything in the run's logs/ (TensorBoard, CSV, text logs). Checkpoints are kept."""
+    ws = workspace(ctx)
+    run_obj = resolve_run(ws, experiment, run).require()
+    logs = run_obj.logs_dir
+    entries = sorted(logs.iterdir()) if logs.is_dir() else []
+    if run_obj.status() == "running":
+        from ..locking import is_locked  # noqa: PLC0415
+
+        if is_locked(run_obj.path):
+            raise UsageError(f"Run {run_obj.id} is training right now; its logs are in use.")
+    if entries and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"Refusing to delete {len(entries)} entries in {logs} without confirmation.",
+                hint="Pass --yes to confirm when there is no terminal.",
+            )
+        if not typer.confirm(f"Delete {len(entries)} entries in {logs}?", default=False):
+            info("Nothing deleted.")
+            raise typer.Exit(1)
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    logs.mkdir(exist_ok=True)
+    if json_out:
+        print_json({"experiment": run_obj.experiment.name, "run": run_obj.name, "deleted": [e.name for e in entries]})
+    else:
+        info(f"Cleared {len(entries)} entr{'ies' if len(entries) != 1 else 'y'} from {logs}.")

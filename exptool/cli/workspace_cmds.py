@@ -1,0 +1,133 @@
+"""``exp init``, ``exp init-exp``, ``exp init-run`` and ``exp keep``: create the layout on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import state
+from ..errors import UsageError
+from ..workspace import Workspace
+from ._common import ExperimentOpt, JsonOpt, info, print_json, workspace
+from ._complete import complete_config, complete_experiment, complete_run
+from ._errors import handle_errors
+
+KEEP_SKIP = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", "wandb"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("init-exp")(init_exp)
+    app.command("init-run")(init_run)
+    app.command("keep")(keep)
+
+
+@handle_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to make a workspace (default: here).")] = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Make a workspace: config/, data/, experiments/ and exptool.toml. Safe to run again."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} exists and is not a folder.")
+    ws, created = Workspace.init(path)
+    if json_out:
+        print_json({"workspace": str(ws.root), "created": [str(p) for p in created]})
+        return
+    if created:
+        info(f"Initialised workspace {ws.root} ({len(created)} new: {', '.join(p.name for p in created)}).")
+    else:
+        info(f"Workspace {ws.root} already set up; nothing changed.")
+
+
+@handle_errors
+def init_exp(
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Argument(help="Experiment name.", autocompletion=complete_experiment)] = None,
+    experiment: ExperimentOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an experiment folder (experiments/NAME)."""
+    if name and experiment and name != experiment:
+        raise UsageError(f"Two different names given: {name!r} and -e {experiment!r}.")
+    name = name or experiment
+    if not name:
+        raise UsageError("Give the experiment name: exp init-exp NAME")
+    ws = workspace(ctx)
+    exp = ws.experiment(name)
+    created = exp.create()
+    if json_out:
+        print_json({"experiment": exp.name, "path": str(exp.path), "created": created})
+    else:
+        info(f"{'Created' if created else 'Experiment already exists:'} {exp.path}")
+
+
+@handle_errors
+def init_run(
+    ctx: typer.Context,
+    experiment: Annotated[
+        str, typer.Option("--experiment", "-e", help="Experiment name.", autocompletion=complete_experiment)
+    ],
+    run: Annotated[str, typer.Option("--run", "-r", help="Run name.", autocompletion=complete_run)],
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config", "-c", help="Config name from config/ or a YAML/JSON path.", autocompletion=complete_config
+        ),
+    ] = None,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="An existing run is fine (it is kept as is).")] = False,
+    no_switch: Annotated[bool, typer.Option("--no-switch", help="Do not make the run current.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a run with its four folders and config.json, and make it current."""
+    ws = workspace(ctx)
+    run_obj = ws.run(experiment, run)
+    source = ws.resolve_config(config) if config else None
+    created = run_obj.create(config_source=source, exist_ok=exist_ok)
+    if not no_switch:
+        state.save_state(ws.root, experiment=run_obj.experiment.name, run=run_obj.name)
+    if json_out:
+        print_json(
+            {
+                "experiment": run_obj.experiment.name,
+                "run": run_obj.name,
+                "path": str(run_obj.path),
+                "created": created,
+                "config": str(source) if source else None,
+                "current": not no_switch,
+            }
+        )
+        return
+    verb = "Created run" if created else "Run already exists:"
+    info(f"{verb} {run_obj.id} at {run_obj.path}")
+    if source:
+        info(f"Config: {source} -> {run_obj.config_path.name}")
+    if not no_switch:
+        info(f"Current run is now {run_obj.id}.")
+
+
+@handle_errors
+def keep(
+    ctx: typer.Context,
+    path: Annotated[Optional[Path], typer.Argument(help="Folder to walk (default: the workspace).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write .gitkeep into every empty folder, so git keeps the layout (like keep_exp.sh)."""
+    if path is None:
+        path = workspace(ctx).root
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a folder.")
+    written = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d not in KEEP_SKIP and not d.startswith(".")]
+        if not dirnames and not filenames:
+            target = Path(dirpath) / ".gitkeep"
+            target.touch()
+            written.append(target)
+    if json_out:
+        print_json({"root": str(path.absolute()), "written": [str(p) for p in written], "count": len(written)})
+    else:
+        info(f"Wrote .gitkeep into {len(written)} empty folder{'s' if len(written) != 1 else ''} under {path}.")

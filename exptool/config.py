@@ -1,0 +1,150 @@
+"""Configs: load and save YAML (safe loader) and JSON, dotted overrides, merging."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ._atomic import atomic_write_text
+from .errors import ConfigError, NotFoundError
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a YAML or JSON config file (YAML with the safe loader).
+
+    Raises:
+        NotFoundError: the file does not exist.
+        ConfigError: the file cannot be parsed; the message names the file and line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"Config file {path} not found.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config {path} is a folder, not a file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read config {path}: {exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}.") from None
+    else:
+        import yaml  # noqa: PLC0415
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{path}{where}: invalid YAML: {problem}.") from None
+        if data is None:
+            data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping (key: value) at the top level.")
+    return data
+
+
+def save_config(config: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Save ``config`` atomically as JSON or YAML, chosen by the file suffix."""
+    path = Path(path)
+    if path.suffix.lower() in YAML_SUFFIXES:
+        import yaml  # noqa: PLC0415
+
+        text = yaml.safe_dump(_plain(config), sort_keys=False)
+    else:
+        text = json.dumps(_plain(config), indent=2) + "\n"
+    atomic_write_text(path, text)
+    return path
+
+
+def _plain(obj: Any) -> Any:
+    """Turn mappings/sequences/paths into plain JSON/YAML types."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def parse_value(text: str) -> Any:
+    """Type a command-line value the YAML way: ``3e-4`` -> float, ``true`` -> bool, ``[1,2]`` -> list."""
+    import yaml  # noqa: PLC0415
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    # YAML 1.1 reads "3e-4" as a string; users mean a number.
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any, bool]:
+    """Parse ``key.sub=value`` (or ``+key.sub=value`` to add a new key) into (keys, value, add)."""
+    add = text.startswith("+")
+    body = text[1:] if add else text
+    key, sep, raw = body.partition("=")
+    keys = key.strip().split(".")
+    if not sep or not key.strip() or any(not k for k in keys):
+        raise ConfigError(f"Bad override {text!r}: expected key=value, e.g. optimizer.lr=3e-4.")
+    return keys, parse_value(raw), add
+
+
+def apply_overrides(
+    config: Mapping[str, Any], overrides: Iterable[str], *, allow_new: bool = False
+) -> dict[str, Any]:
+    """Return a copy of ``config`` with dotted overrides applied.
+
+    Overriding a key that does not exist is an error unless the override starts with ``+``
+    (``+model.dropout=0.1``) or ``allow_new`` is set.
+    """
+    result = copy.deepcopy(dict(config))
+    for text in overrides:
+        keys, value, add = parse_override(text)
+        node: Any = result
+        for depth, key in enumerate(keys[:-1]):
+            if key not in node:
+                if not (add or allow_new):
+                    raise _missing(text, keys[: depth + 1])
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {text!r}: {'.'.join(keys[: depth + 1])} is not a mapping.")
+        if keys[-1] not in node and not (add or allow_new):
+            raise _missing(text, keys)
+        node[keys[-1]] = value
+    return result
+
+
+def _missing(text: str, keys: list[str]) -> ConfigError:
+    dotted = ".".join(keys)
+    return ConfigError(
+        f"Override {text!r}: the config has no key {dotted!r}.",
+        hint=f"Check the spelling, or write +{text.lstrip('+')} to add a new key.",
+    )
+
+
+def merge_configs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base`` (mappings merge, everything else replaces)."""
+    result = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merge_configs(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result

@@ -1,0 +1,95 @@
+"""A per-run lock so two ``exp train`` never write the same run at once.
+
+It is an ``flock`` on ``<run>/.lock``: the kernel drops it when the holder dies, so a lock left by a
+killed process is recovered without any clean-up. The file holds the holder's pid and host for messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from .errors import RunLockedError
+
+LOCK_NAME = ".lock"
+
+
+class RunLock:
+    """Exclusive lock on a run folder. Use as a context manager or call acquire()/release()."""
+
+    def __init__(self, run_path: str | os.PathLike):
+        self.path = Path(run_path) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise :class:`RunLockedError` naming the holder."""
+        import fcntl  # noqa: PLC0415 - POSIX only; imported here so Windows can still import exptool
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = read_holder(self.path.parent)
+            who = f" by pid {holder.get('pid')} on {holder.get('host')}" if holder else ""
+            raise RunLockedError(
+                f"Run at {self.path.parent} is already being trained{who}.",
+                hint="Wait for it to finish, or stop that process first.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (safe to call twice)."""
+        if self._fd is None:
+            return
+        import fcntl  # noqa: PLC0415
+
+        try:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def read_holder(run_path: str | os.PathLike) -> dict:
+    """The pid/host written by the current holder ({} if none or unreadable)."""
+    try:
+        return json.loads((Path(run_path) / LOCK_NAME).read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def is_locked(run_path: str | os.PathLike) -> bool:
+    """True if some live process holds the run's lock."""
+    path = Path(run_path) / LOCK_NAME
+    if not path.exists():
+        return False
+    try:
+        import fcntl  # noqa: PLC0415
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -1,0 +1,154 @@
+"""The current experiment and run, per workspace.
+
+Precedence: flag > environment (``EXP_EXPERIMENT``/``EXP_RUN``, or the template's
+``CURRENT_EXP``/``CURRENT_RUN``) > the state file. The state file lives in platformdirs' user state
+folder (``EXPTOOL_STATE_DIR`` overrides it) and maps each workspace's absolute path to its current
+experiment and run. Writes hold a lock and replace the file atomically, so concurrent ``exp set``
+calls never corrupt it or drop another workspace's entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._atomic import atomic_write_json
+
+ENV_EXPERIMENT = ("EXP_EXPERIMENT", "CURRENT_EXP")
+ENV_RUN = ("EXP_RUN", "CURRENT_RUN")
+STATE_FILE = "state.json"
+
+
+def state_dir() -> Path:
+    """Folder of the state file."""
+    override = os.environ.get("EXPTOOL_STATE_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_state_dir("exptool", appauthor=False))
+
+
+def state_path() -> Path:
+    return state_dir() / STATE_FILE
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A value and where it came from: "flag", "environment (NAME)", "state file" or None."""
+
+    value: str | None
+    source: str | None
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _read_all(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        _warn(f"ignoring unreadable state file {path} ({exc.__class__.__name__}); it will be rewritten.")
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("workspaces", {}), dict):
+        _warn(f"ignoring malformed state file {path}; it will be rewritten.")
+        return {}
+    return data
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl  # noqa: PLC0415
+        except ImportError:  # Windows: os.replace is still atomic; concurrent writers may race.
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _key(workspace_root: str | os.PathLike) -> str:
+    return str(Path(workspace_root).absolute())
+
+
+def load_state(workspace_root: str | os.PathLike) -> dict[str, str]:
+    """The state file's entry for this workspace: {"experiment": ..., "run": ...} (keys optional)."""
+    entry = _read_all(state_path()).get("workspaces", {}).get(_key(workspace_root), {})
+    if not isinstance(entry, dict):
+        return {}
+    return {k: v for k, v in entry.items() if k in ("experiment", "run") and isinstance(v, str)}
+
+
+def save_state(workspace_root: str | os.PathLike, **fields: str | None) -> dict[str, str]:
+    """Update this workspace's entry (``None`` removes a key) and return it."""
+    path = state_path()
+    with _locked(path):
+        data = _read_all(path)
+        workspaces = data.setdefault("workspaces", {})
+        entry = dict(workspaces.get(_key(workspace_root)) or {})
+        for key, value in fields.items():
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = value
+        workspaces[_key(workspace_root)] = entry
+        data["version"] = 1
+        atomic_write_json(path, data)
+    return entry
+
+
+def _from_env(names: tuple[str, ...]) -> Resolved:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return Resolved(value, f"environment ({name})")
+    return Resolved(None, None)
+
+
+def resolve_current(
+    workspace_root: str | os.PathLike, experiment: str | None = None, run: str | None = None
+) -> tuple[Resolved, Resolved]:
+    """Current experiment and run with their sources (flag > environment > state file).
+
+    A run from the state file only counts when the experiment also came from there, or equals the
+    stored one: switching experiment by flag must not silently pick another experiment's run.
+    """
+    stored: dict[str, str] | None = None
+
+    def from_state(key: str) -> Resolved:
+        nonlocal stored
+        if stored is None:
+            stored = load_state(workspace_root)
+        value = stored.get(key)
+        return Resolved(value, "state file" if value else None)
+
+    exp = Resolved(experiment, "flag") if experiment else _from_env(ENV_EXPERIMENT)
+    if exp.value is None:
+        exp = from_state("experiment")
+    if run:
+        return exp, Resolved(run, "flag")
+    env_run = _from_env(ENV_RUN)
+    if env_run.value is not None:
+        return exp, env_run
+    stored_run = from_state("run")
+    if stored_run.value and exp.value != (stored or {}).get("experiment"):
+        return exp, Resolved(None, None)
+    return exp, stored_run

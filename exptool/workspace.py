@@ -1,0 +1,386 @@
+"""The workspace on disk: finding it, and the Experiment / Run folders inside it.
+
+Layout::
+
+    <workspace>/config/ data/ experiments/<exp>/<run>/{checkpoints,logs,visualizations,plots}/
+    <workspace>/experiments/<exp>/<run>/config.json   the run's config
+    <workspace>/experiments/<exp>/<run>/run.json      status and provenance
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._atomic import atomic_write_json
+from .errors import AlreadyExistsError, ConfigError, NotAWorkspaceError, NotFoundError
+from .names import validate_name
+
+WORKSPACE_MARKER = "exptool.toml"
+EXPERIMENTS_DIR = "experiments"
+CONFIG_DIR = "config"
+DATA_DIR = "data"
+RUN_SUBDIRS = ("checkpoints", "logs", "visualizations", "plots")
+RUN_CONFIG = "config.json"
+RUN_RECORD = "run.json"
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+_MARKER_TEXT = """\
+# exptool workspace settings. This file marks the workspace root for `exp`.
+#
+# Training functions of this project that `exp train` can run, as name = "module:function"
+# (the workspace folder is put on sys.path) or name = "path/to/file.py:function":
+[trainers]
+# mnist = "src.training.mnist:train"
+"""
+
+
+def now_iso() -> str:
+    """Current UTC time as an ISO-8601 string with seconds precision."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _looks_like_workspace(path: Path) -> bool:
+    return (path / EXPERIMENTS_DIR).is_dir() or (path / WORKSPACE_MARKER).is_file()
+
+
+def find_workspace_root(start: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Path:
+    """Find the workspace folder.
+
+    ``root`` (or ``EXPTOOL_ROOT``) wins when given. Otherwise walk up from ``start`` (default: the
+    current directory) like git does: a folder holding ``exptool.toml`` wins, else the nearest folder
+    holding ``experiments/``.
+
+    Raises:
+        NotAWorkspaceError: nothing was found, or the given root is not a workspace.
+    """
+    root = root if root is not None else os.environ.get("EXPTOOL_ROOT") or None
+    if root is not None:
+        path = Path(root).expanduser().absolute()
+        if not _looks_like_workspace(path):
+            raise NotAWorkspaceError(
+                f"{path} is not an exptool workspace (no experiments/ folder).",
+                hint=f"Create one with: exp init {path}",
+            )
+        return path
+    here = Path(start if start is not None else os.getcwd()).absolute()
+    nearest = None
+    for candidate in (here, *here.parents):
+        if (candidate / WORKSPACE_MARKER).is_file():
+            return candidate
+        if nearest is None and (candidate / EXPERIMENTS_DIR).is_dir():
+            nearest = candidate
+    if nearest is not None:
+        return nearest
+    raise NotAWorkspaceError(
+        "Not inside an exptool workspace (no experiments/ folder here or above).",
+        hint="Run 'exp init' here, pass --root PATH, or set EXPTOOL_ROOT.",
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return {"_unreadable": True}
+    return data if isinstance(data, dict) else {"_unreadable": True}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A project folder holding ``config/``, ``data/`` and ``experiments/``."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Workspace:
+        """Locate the workspace (see :func:`find_workspace_root`)."""
+        return cls(find_workspace_root(start, root))
+
+    @classmethod
+    def init(cls, path: str | os.PathLike = ".") -> tuple[Workspace, list[Path]]:
+        """Create the workspace folders (idempotent). Returns the workspace and what was created."""
+        root = Path(path).expanduser().absolute()
+        created: list[Path] = []
+        for sub in (root, root / CONFIG_DIR, root / DATA_DIR, root / EXPERIMENTS_DIR):
+            if not sub.is_dir():
+                sub.mkdir(parents=True, exist_ok=True)
+                created.append(sub)
+        marker = root / WORKSPACE_MARKER
+        if not marker.exists():
+            try:
+                with open(marker, "x", encoding="utf-8") as fh:
+                    fh.write(_MARKER_TEXT)
+                created.append(marker)
+            except FileExistsError:
+                pass
+        return cls(root), created
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.root / EXPERIMENTS_DIR
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / CONFIG_DIR
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / DATA_DIR
+
+    def experiment(self, name: str) -> Experiment:
+        """The experiment called ``name`` (validated; it need not exist)."""
+        return Experiment(self, validate_name(name, "experiment name"))
+
+    def run(self, experiment: str, run: str) -> Run:
+        """The run ``experiment/run`` (validated; it need not exist)."""
+        return self.experiment(experiment).run(run)
+
+    def experiment_names(self) -> list[str]:
+        """Names of the experiments on disk, sorted."""
+        return _subdir_names(self.experiments_dir)
+
+    def experiments(self) -> list[Experiment]:
+        return [Experiment(self, n) for n in self.experiment_names()]
+
+    def resolve_config(self, name_or_path: str) -> Path:
+        """Find a config by name (``config/NAME.yaml|yml|json``) or by path."""
+        direct = Path(name_or_path).expanduser()
+        candidates = [direct] if direct.suffix else []
+        if not direct.is_absolute():
+            candidates += [self.config_dir / f"{name_or_path}{sfx}" for sfx in CONFIG_SUFFIXES]
+            if direct.suffix:
+                candidates.append(self.config_dir / name_or_path)
+        for cand in candidates:
+            if cand.is_file():
+                return cand.absolute()
+        known = ", ".join(self.config_names()) or "none"
+        raise NotFoundError(
+            f"Config {name_or_path!r} not found.",
+            hint=f"Give a file path or a name from {self.config_dir} (known: {known}).",
+        )
+
+    def config_names(self) -> list[str]:
+        """Names (without suffix) of the config files in ``config/``."""
+        try:
+            entries = os.scandir(self.config_dir)
+        except OSError:
+            return []
+        with entries:
+            names = {
+                e.name.rsplit(".", 1)[0]
+                for e in entries
+                if e.is_file() and e.name.endswith(CONFIG_SUFFIXES) and not e.name.startswith(".")
+            }
+        return sorted(names)
+
+
+def _subdir_names(path: Path) -> list[str]:
+    try:
+        entries = os.scandir(path)
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        return []
+    with entries:
+        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """``experiments/<name>/``: a folder of runs."""
+
+    workspace: Workspace
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.workspace.experiments_dir / self.name
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def create(self, exist_ok: bool = True) -> bool:
+        """Create the folder; returns True if it was created now."""
+        if self.path.is_dir():
+            if not exist_ok:
+                raise AlreadyExistsError(f"Experiment {self.name!r} already exists.")
+            return False
+        self.path.mkdir(parents=True, exist_ok=True)
+        return True
+
+    def run(self, name: str) -> Run:
+        return Run(self, validate_name(name, "run name"))
+
+    def run_names(self) -> list[str]:
+        return _subdir_names(self.path)
+
+    def runs(self) -> list[Run]:
+        return [Run(self, n) for n in self.run_names()]
+
+    def require(self) -> Experiment:
+        """Return self, or raise NotFoundError with a hint when it does not exist."""
+        if not self.exists():
+            raise NotFoundError(
+                f"Experiment {self.name!r} does not exist.", hint=f"Create it with: exp init-exp {self.name}"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class Run:
+    """``experiments/<exp>/<run>/``: one training run's folders, config and record."""
+
+    experiment: Experiment
+    name: str
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> Run:
+        """The run whose folder is ``path`` (``<workspace>/experiments/<exp>/<run>``)."""
+        path = Path(path).expanduser().absolute()
+        ws = Workspace(path.parent.parent.parent)
+        return ws.run(path.parent.name, path.name)
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.experiment.workspace
+
+    @property
+    def id(self) -> str:
+        """``exp/run``."""
+        return f"{self.experiment.name}/{self.name}"
+
+    @property
+    def path(self) -> Path:
+        return self.experiment.path / self.name
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def visualizations_dir(self) -> Path:
+        return self.path / "visualizations"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / RUN_CONFIG
+
+    @property
+    def record_path(self) -> Path:
+        return self.path / RUN_RECORD
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.logs_dir / "metrics.csv"
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def missing_subdirs(self) -> list[str]:
+        """Names of the standard subfolders that are missing."""
+        return [d for d in RUN_SUBDIRS if not (self.path / d).is_dir()]
+
+    def require(self) -> Run:
+        """Return self, or raise NotFoundError with a hint when the run does not exist."""
+        if not self.exists():
+            raise NotFoundError(
+                f"Run {self.id!r} does not exist.",
+                hint=f"Create it with: exp init-run -e {self.experiment.name} -r {self.name}",
+            )
+        return self
+
+    def create(self, config_source: str | os.PathLike | None = None, exist_ok: bool = False) -> bool:
+        """Create the run's folders, ``config.json`` and ``run.json``.
+
+        ``config_source`` is a YAML or JSON file whose content becomes the run's ``config.json``.
+        An existing run is never overwritten: it raises unless ``exist_ok``, and then only missing
+        pieces are added. Returns True if the run folder was created now.
+        """
+        config = None
+        if config_source is not None:
+            from .config import load_config  # noqa: PLC0415 - keeps yaml out of start-up
+
+            config = load_config(config_source)
+            if not isinstance(config, dict):
+                raise ConfigError(f"{config_source}: a config must be a mapping at the top level.")
+        existed = self.path.exists()
+        if existed and not exist_ok:
+            raise AlreadyExistsError(
+                f"Run {self.id!r} already exists.",
+                hint="Choose another name, or pass --exist-ok to keep it and make it current.",
+            )
+        if existed and not self.path.is_dir():
+            raise AlreadyExistsError(f"{self.path} exists and is not a folder.")
+        created = False
+        try:
+            self.experiment.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir()
+                created = True
+            except FileExistsError:
+                if not exist_ok:
+                    raise AlreadyExistsError(f"Run {self.id!r} already exists.") from None
+            for sub in RUN_SUBDIRS:
+                (self.path / sub).mkdir(exist_ok=True)
+            if not self.config_path.exists():
+                atomic_write_json(self.config_path, config if config is not None else {})
+            if not self.record_path.exists():
+                atomic_write_json(
+                    self.record_path,
+                    {"experiment": self.experiment.name, "run": self.name, "created": now_iso(), "status": "created"},
+                )
+        except BaseException:
+            if created:
+                shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        return created
+
+    def read_record(self) -> dict[str, Any]:
+        """Contents of ``run.json`` ({} when missing; ``{"_unreadable": True}`` when corrupt)."""
+        return _read_json(self.record_path)
+
+    def update_record(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into ``run.json`` atomically and return the new record."""
+        record = self.read_record()
+        record.pop("_unreadable", None)
+        record.update(fields)
+        atomic_write_json(self.record_path, record)
+        return record
+
+    def status(self) -> str:
+        """The run's status from ``run.json`` ("unknown" when it cannot be read)."""
+        record = self.read_record()
+        if record.get("_unreadable"):
+            return "unknown"
+        return str(record.get("status", "created" if self.exists() else "missing"))
+
+    def last_metrics(self) -> tuple[int | None, dict[str, float]]:
+        """Step and values of the last row of ``logs/metrics.csv``; (None, {}) if none."""
+        from .metrics_file import last_row  # noqa: PLC0415
+
+        return last_row(self.metrics_path)
+
+
+def iter_runs(workspace: Workspace, experiment: str | None = None) -> Iterator[Run]:
+    """All runs of one experiment, or of every experiment, in name order."""
+    exps = [workspace.experiment(experiment).require()] if experiment else workspace.experiments()
+    for exp in exps:
+        yield from exp.runs()
