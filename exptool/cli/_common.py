@@ -113,6 +113,18 @@ def format_metrics(metrics: dict[str, float], limit: int = 4) -> str:
     return " ".join(items)
 
 
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal (default: no); end of input counts as no.
+
+    The prompt goes to stderr so ``--json`` output stays clean. Ctrl-C raises KeyboardInterrupt,
+    which the error handler turns into exit code 130.
+    """
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
 def info(message: str) -> None:
     """A human-facing line on stdout."""
     sys.stdout.write(message + "\n")

@@ -1,18 +1,26 @@
-"""Shell-completion callbacks. They read the file system only: no user code, no torch."""
+"""Shell-completion callbacks. They read the file system only: no user code, no torch.
+
+A completion request runs on every TAB press, so each callback is quiet (no warnings on the
+user's terminal) and never raises: anything unexpected simply completes nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from typing import Any
 
 import typer
 
 from .. import state
+from ..names import is_valid_name
 from ..workspace import Workspace, find_workspace_root
 
 
 def _workspace(ctx: typer.Context) -> Workspace | None:
     root = None
-    node = ctx
+    node: Any = ctx
     while node is not None:
         root = root or node.params.get("root")
         node = node.parent
@@ -26,33 +34,72 @@ def _match(names: list[str], incomplete: str) -> list[str]:
     return [n for n in names if n.startswith(incomplete)]
 
 
+def _current_experiment(ws: Workspace) -> str | None:
+    # A corrupt state file warns on stderr; during TAB that would garble the prompt line.
+    with contextlib.redirect_stderr(io.StringIO()):
+        return state.resolve_current(ws.root)[0].value
+
+
+def _runs_of(ws: Workspace, experiment: str | None) -> list[str]:
+    if not experiment or not is_valid_name(experiment):
+        return []
+    return ws.experiment(experiment).run_names()
+
+
+def _experiment_on_line(ctx: typer.Context) -> str | None:
+    """The experiment already typed: ``-e EXP``, or the positional ``EXP``/``EXP/RUN`` of ``exp set``."""
+    exp = ctx.params.get("experiment")
+    if exp:
+        return exp
+    target = ctx.params.get("target")
+    if isinstance(target, str) and target:
+        return target.partition("/")[0]
+    return None
+
+
 def complete_experiment(ctx: typer.Context, incomplete: str) -> list[str]:
     """Existing experiment names."""
-    ws = _workspace(ctx)
-    return _match(ws.experiment_names(), incomplete) if ws else []
+    try:
+        ws = _workspace(ctx)
+        return _match(ws.experiment_names(), incomplete) if ws else []
+    except Exception:
+        return []
+
+
+def complete_target(ctx: typer.Context, incomplete: str) -> list[str]:
+    """``exp set``'s first argument: ``EXP``, or ``EXP/RUN`` once a slash is typed."""
+    try:
+        ws = _workspace(ctx)
+        if ws is None:
+            return []
+        if "/" in incomplete:
+            exp, _, prefix = incomplete.partition("/")
+            return [f"{exp}/{r}" for r in _match(_runs_of(ws, exp), prefix)]
+        return _match(ws.experiment_names(), incomplete)
+    except Exception:
+        return []
 
 
 def complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
     """Runs of the experiment given on the line, else of the current experiment."""
-    ws = _workspace(ctx)
-    if ws is None:
-        return []
-    exp = ctx.params.get("experiment")
-    if not exp:
-        exp = state.resolve_current(ws.root)[0].value
-    if not exp:
-        return []
     try:
-        return _match(ws.experiment(exp).run_names(), incomplete)
+        ws = _workspace(ctx)
+        if ws is None:
+            return []
+        exp = _experiment_on_line(ctx) or _current_experiment(ws)
+        return _match(_runs_of(ws, exp), incomplete)
     except Exception:
         return []
 
 
 def complete_config(ctx: typer.Context, incomplete: str) -> list[str]:
     """Config names from ``config/`` (paths are left to the shell)."""
-    ws = _workspace(ctx)
-    names = ws.config_names() if ws else []
-    return _match(names, incomplete) or ([] if names else _path_guess(incomplete))
+    try:
+        ws = _workspace(ctx)
+        names = ws.config_names() if ws else []
+        return _match(names, incomplete) or ([] if names else _path_guess(incomplete))
+    except Exception:
+        return []
 
 
 def _path_guess(incomplete: str) -> list[str]:

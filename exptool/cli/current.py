@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated, Any, Optional
 
 import typer
@@ -19,7 +21,7 @@ from ._common import (
     style,
     workspace,
 )
-from ._complete import complete_experiment, complete_run
+from ._complete import complete_run, complete_target
 from ._errors import handle_errors
 
 
@@ -33,7 +35,7 @@ def set_current(
     ctx: typer.Context,
     target: Annotated[
         Optional[str],
-        typer.Argument(help="EXP, or EXP/RUN.", autocompletion=complete_experiment, show_default=False),
+        typer.Argument(help="EXP, or EXP/RUN.", autocompletion=complete_target, show_default=False),
     ] = None,
     run_arg: Annotated[
         Optional[str], typer.Argument(metavar="[RUN]", help="Run name.", autocompletion=complete_run)
@@ -87,12 +89,11 @@ def set_current(
 
 
 def _warn_env_override() -> None:
+    """Say so (on stderr, so --json stays clean) when the environment hides what was just saved."""
     for names in (state.ENV_EXPERIMENT, state.ENV_RUN):
         for name in names:
-            import os  # noqa: PLC0415
-
             if os.environ.get(name):
-                info(f"note: {name} is set in this shell and takes precedence over the state file.")
+                print(f"note: {name} is set in this shell and takes precedence over the state file.", file=sys.stderr)
                 return
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from ._common import ExperimentOpt, JsonOpt, RunOpt, info, print_json, resolve_run, workspace
+from ._common import ExperimentOpt, JsonOpt, RunOpt, confirm, info, print_json, resolve_run, workspace
 from ._errors import handle_errors
 
 
@@ -41,7 +41,7 @@ def clear_logs(
                 f"Refusing to delete {len(entries)} entries in {logs} without confirmation.",
                 hint="Pass --yes to confirm when there is no terminal.",
             )
-        if not typer.confirm(f"Delete {len(entries)} entries in {logs}?", default=False):
+        if not confirm(f"Delete {len(entries)} entries in {logs}?"):
             info("Nothing deleted.")
             raise typer.Exit(1)
     for entry in entries:

@@ -86,6 +86,7 @@ def init_run(
     ws = workspace(ctx)
     run_obj = ws.run(experiment, run)
     source = ws.resolve_config(config) if config else None
+    applied = source is not None and not run_obj.config_path.exists()
     created = run_obj.create(config_source=source, exist_ok=exist_ok)
     if not no_switch:
         state.save_state(ws.root, experiment=run_obj.experiment.name, run=run_obj.name)
@@ -96,15 +97,17 @@ def init_run(
                 "run": run_obj.name,
                 "path": str(run_obj.path),
                 "created": created,
-                "config": str(source) if source else None,
+                "config": str(source) if applied else None,
                 "current": not no_switch,
             }
         )
         return
     verb = "Created run" if created else "Run already exists:"
     info(f"{verb} {run_obj.id} at {run_obj.path}")
-    if source:
+    if applied:
         info(f"Config: {source} -> {run_obj.config_path.name}")
+    elif source:
+        info(f"Kept its {run_obj.config_path.name}; --config is not applied to an existing run.")
     if not no_switch:
         info(f"Current run is now {run_obj.id}.")
 
@@ -122,8 +125,9 @@ def keep(
         raise UsageError(f"{path} is not a folder.")
     written = []
     for dirpath, dirnames, filenames in os.walk(path):
+        empty = not dirnames and not filenames
         dirnames[:] = [d for d in dirnames if d not in KEEP_SKIP and not d.startswith(".")]
-        if not dirnames and not filenames:
+        if empty:
             target = Path(dirpath) / ".gitkeep"
             target.touch()
             written.append(target)
