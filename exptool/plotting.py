@@ -185,15 +185,16 @@ def _read_source(label: str, source: Any) -> dict[str, Series]:
     else:
         raise TypeError(f"cannot plot metrics from a {type(source).__name__}")
     hint = "Log metrics with exptool's Logger (its CSV writer fills logs/metrics.csv) and try again."
+    what = f"Run {source.id}" if isinstance(source, Run) else label
     if not path.is_file():
-        raise NotFoundError(f"{label} has no metrics yet ({path} does not exist).", hint=hint)
+        raise NotFoundError(f"{what} has no metrics yet ({path} does not exist).", hint=hint)
     try:
         series = read_metrics(path)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"Cannot read {path}: {exc}.") from None
     cleaned = {name: _clean(points) for name, points in series.items()}
     if not any(cleaned.values()):
-        raise NotFoundError(f"{label} has no metrics yet ({path} holds no values).", hint=hint)
+        raise NotFoundError(f"{what} has no metrics yet ({path} holds no values).", hint=hint)
     return cleaned
 
 
@@ -329,6 +330,7 @@ def plot_metrics(
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     nrows, ncols = _grid_shape(len(names))
     fig = Figure(figsize=(ncols * panel_size[0], nrows * panel_size[1]), dpi=dpi, layout="constrained")
@@ -351,6 +353,7 @@ def plot_metrics(
                 ax.plot(steps, values, label=label, linewidth=1.5, marker=marker, **style)
         ax.set_title(name)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if log_y:
             ax.set_yscale("log")
