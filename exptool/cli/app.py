@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import current, listing, logs, plot, workspace_cmds
+from . import current, listing, logs, plot, train, workspace_cmds
 
 app = typer.Typer(
     name="exp",
@@ -43,7 +43,7 @@ def _main(
         os.environ["EXPTOOL_DEBUG"] = "1"
 
 
-for _module in (workspace_cmds, current, listing, logs, plot):
+for _module in (workspace_cmds, current, listing, logs, plot, train):
     _module.register(app)
 
 

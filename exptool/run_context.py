@@ -1,0 +1,153 @@
+"""The object a trainer receives from ``exp train``: config, paths, logger, checkpoints, device, rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .workspace import Run
+
+
+@dataclass
+class RunContext:
+    """Everything a training function needs, prepared by ``exp train``.
+
+    A trainer is ``def train(ctx: RunContext) -> None``. Typical use::
+
+        model, opt = build(ctx.config)
+        model.to(ctx.device)
+        ctx.resume(model, opt)                  # no-op on a fresh run
+        for step in range(ctx.start_step + 1, steps + 1):
+            ...
+            ctx.logger.log({"loss": loss}, step)
+            if ctx.should_stop:                 # SIGTERM: checkpoint and return
+                ctx.checkpoints.save(step=step, model=model, optimizer=opt)
+                return
+
+    Attributes:
+        run: the run (paths: ``run.path``, ``run.checkpoints_dir``, ...).
+        config: the effective config (run config + ``--set`` overrides), as saved to ``config.json``.
+        logger: a ready :class:`~exptool.tracking.Logger` with the writers the config asks for.
+        checkpoints: a :class:`~exptool.checkpoints.CheckpointManager` on ``checkpoints/``.
+        device: the ``torch.device`` to train on (``cuda:LOCAL_RANK`` under torchrun with GPUs).
+        seed: the seed every RNG was seeded with (recorded in ``run.json``).
+        is_resume: True when this run continues from a checkpoint.
+        start_step: the step of the checkpoint resumed from (0 on a fresh run); the next step to
+            run is ``start_step + 1`` when steps count completed updates.
+        start_epoch: the epoch stored with that checkpoint (0 on a fresh run).
+        rank: global rank (0 without torchrun); ``local_rank`` is the rank on this machine.
+        world_size: number of processes (1 without torchrun).
+        trainer_name: the trainer's registered name (or target).
+    """
+
+    run: Run
+    config: dict[str, Any]
+    logger: Any
+    checkpoints: Any
+    device: Any
+    seed: int
+    is_resume: bool = False
+    start_step: int = 0
+    start_epoch: int = 0
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    trainer_name: str = ""
+    resume_info: Any = None
+    _stop_requested: bool = field(default=False, repr=False)
+    _stop_polled: bool = field(default=False, repr=False)
+
+    @property
+    def experiment(self) -> str:
+        """The experiment's name."""
+        return self.run.experiment.name
+
+    @property
+    def run_name(self) -> str:
+        """The run's name."""
+        return self.run.name
+
+    @property
+    def path(self) -> Path:
+        """The run folder."""
+        return self.run.path
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run.checkpoints_dir
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run.logs_dir
+
+    @property
+    def visualizations_dir(self) -> Path:
+        return self.run.visualizations_dir
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.run.plots_dir
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes logs, checkpoints and ``run.json`` (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        """True under torchrun with more than one process."""
+        return self.world_size > 1
+
+    @property
+    def should_stop(self) -> bool:
+        """True once SIGTERM asked this process to stop: save a checkpoint and return.
+
+        A trainer that reads this flag gets a grace period (``EXPTOOL_STOP_GRACE`` seconds, default 60)
+        after SIGTERM; one that never reads it is interrupted at once, like Ctrl-C. Under torchrun the
+        ranks may see the signal at different steps: use :meth:`stop_requested` inside the loop.
+        """
+        self._stop_polled = True
+        return self._stop_requested
+
+    def request_stop(self) -> None:
+        """Ask the trainer to stop at its next check (what SIGTERM does)."""
+        self._stop_requested = True
+
+    def stop_requested(self) -> bool:
+        """:attr:`should_stop` agreed by every rank (an all-reduce under torchrun; call it on every rank)."""
+        local = self.should_stop
+        if not self.is_distributed:
+            return local
+        import torch  # noqa: PLC0415
+        import torch.distributed as dist  # noqa: PLC0415
+
+        flag = torch.tensor([1 if local else 0], device=self.device if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def resume(self, model: Any, optimizer: Any = None, scheduler: Any = None, scaler: Any = None) -> Any:
+        """Load the last complete checkpoint into ``model`` (and optimiser etc.) when resuming.
+
+        Restores the RNG state too. Updates :attr:`start_step` and :attr:`start_epoch` from it.
+
+        Returns:
+            The checkpoint info (``.step``, ``.epoch``, ``.metrics``, ``.path``), or None on a fresh run.
+        """
+        if not self.is_resume:
+            return None
+        parts = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+        kwargs = {k: v for k, v in parts.items() if v is not None}
+        info = self.checkpoints.resume(model, **kwargs)
+        if info is not None:
+            self.resume_info = info
+            self.start_step = int(getattr(info, "step", 0) or 0)
+            self.start_epoch = int(getattr(info, "epoch", 0) or 0)
+        return info
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op without torchrun)."""
+        if self.is_distributed:
+            import torch.distributed as dist  # noqa: PLC0415
+
+            dist.barrier()
