@@ -1,0 +1,217 @@
+"""Reading and writing one checkpoint file: payload, safe-type check, atomic write, safe load."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._atomic import fsync_dir
+from ..errors import CheckpointError, UnsafeCheckpointError
+
+FORMAT_KEY = "exptool_checkpoint"
+FORMAT_VERSION = 1
+TEMP_PREFIX = ".ckpt-"
+TEMP_SUFFIX = ".tmp"
+
+_STATE_KEYS = {
+    "model": "model_state_dict",
+    "optimizer": "optimizer_state_dict",
+    "scheduler": "scheduler_state_dict",
+    "scaler": "scaler_state_dict",
+}
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+
+
+def unwrap_model(model: Any) -> Any:
+    """The module under DDP/DataParallel (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+    import torch  # noqa: PLC0415
+
+    while True:
+        if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def build_payload(
+    *,
+    step: int | None,
+    epoch: int | None,
+    model: Any = None,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    scaler: Any = None,
+    metrics: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    saved_at: str,
+) -> dict[str, Any]:
+    """The dict exptool saves. Keys follow the template (``model_state_dict``...) so old loaders work."""
+    from ..reproducibility import capture_rng_state  # noqa: PLC0415
+
+    payload: dict[str, Any] = {FORMAT_KEY: FORMAT_VERSION, "step": step, "epoch": epoch, "saved_at": saved_at}
+    objects = {"model": unwrap_model(model) if model is not None else None, "optimizer": optimizer,
+               "scheduler": scheduler, "scaler": scaler}
+    for name, obj in objects.items():
+        if obj is not None:
+            payload[_STATE_KEYS[name]] = obj.state_dict()
+    payload["metrics"] = clean_metrics(metrics)
+    payload["extra"] = dict(extra) if extra is not None else {}
+    payload["rng_state"] = capture_rng_state()
+    check_safe(payload)
+    return payload
+
+
+def clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    """Metrics as ``{name: float}`` (tensors and NumPy scalars converted)."""
+    result: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        try:
+            result[str(key)] = float(value.item() if hasattr(value, "item") else value)
+        except (TypeError, ValueError, RuntimeError):
+            raise CheckpointError(f"Metric {key!r} is not a number: {value!r}.") from None
+    return result
+
+
+def check_safe(obj: Any, where: str = "checkpoint") -> None:
+    """Refuse anything ``torch.load(weights_only=True)`` would refuse, naming where it sits.
+
+    Checked at save time so a long run never produces a checkpoint it cannot load safely.
+    """
+    import torch  # noqa: PLC0415
+
+    if isinstance(obj, (*_PLAIN, torch.Tensor, torch.Size, torch.dtype, torch.device)):
+        return
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            check_safe(key, f"{where} key")
+            check_safe(value, f"{where}[{key!r}]")
+        return
+    if isinstance(obj, (list, tuple, set, frozenset)) and type(obj) in (list, tuple, set, frozenset, torch.Size):
+        for index, value in enumerate(obj):
+            check_safe(value, f"{where}[{index}]")
+        return
+    raise CheckpointError(
+        f"Cannot checkpoint {where}: a {type(obj).__module__}.{type(obj).__qualname__} is not a tensor or plain type.",
+        hint="Checkpoints hold only tensors, numbers, strings and lists/dicts of them, so they load with "
+        "weights_only=True; convert the value (e.g. float(x), vars(obj), str(path)).",
+    )
+
+
+def to_host(obj: Any) -> Any:
+    """A copy of ``obj`` whose tensors live in host memory and share nothing with the originals."""
+    import torch  # noqa: PLC0415
+
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach()
+        return obj.to("cpu", copy=True) if obj.device.type != "cpu" else obj.clone()
+    if isinstance(obj, dict):
+        copy = type(obj)() if type(obj) is not dict else {}
+        for key, value in obj.items():
+            copy[key] = to_host(value)
+        if hasattr(obj, "_metadata"):  # module versions that load_state_dict reads
+            copy._metadata = obj._metadata
+        return copy
+    if type(obj) in (list, tuple):
+        return type(obj)(to_host(v) for v in obj)
+    return obj
+
+
+def write_atomic(payload: Mapping[str, Any], path: Path, *, fsync: bool = True) -> int:
+    """``torch.save`` to a temp file in the same folder, fsync, ``os.replace``; returns the size in bytes."""
+    import torch  # noqa: PLC0415
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)  # a path, not a file object: torch's own writer is faster
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        size = os.path.getsize(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"Cannot write checkpoint {path}: {exc.strerror or exc}.") from exc
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+    return size
+
+
+def read(path: Path, *, map_location: Any = None, weights_only: bool = True, mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint file; every failure becomes a one-line :class:`CheckpointError`."""
+    import torch  # noqa: PLC0415
+
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap or None)
+    except FileNotFoundError:
+        raise CheckpointError(f"Checkpoint {path} not found.") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"Checkpoint {path} is a folder, not a file.") from None
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise UnsafeCheckpointError(
+                f"Checkpoint {path} holds an object the safe loader refuses ({found.group(1)}).",
+                hint="Load it only if you trust where it came from, by passing weights_only=False.",
+            ) from None
+        raise _corrupt(path, exc) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # torch reports a damaged zip as RuntimeError, ValueError, EOFError...
+        raise _corrupt(path, exc) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"Checkpoint {path} holds a {type(data).__name__}, not a dict of states.")
+    if "model_state_dict" not in data and data and all(isinstance(v, torch.Tensor) for v in data.values()):
+        data = {"model_state_dict": data}  # a bare state_dict saved with torch.save(model.state_dict())
+    return data
+
+
+def _corrupt(path: Path, exc: BaseException) -> CheckpointError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = first.split(". This is an internal")[0]
+    return CheckpointError(f"Checkpoint {path} is damaged or not a PyTorch checkpoint ({first[:160]}).")
+
+
+def apply(data: Mapping[str, Any], path: Path, *, model: Any = None, optimizer: Any = None, scheduler: Any = None,
+          scaler: Any = None, strict: bool = True) -> None:
+    """Load the states in ``data`` into the given objects."""
+    targets = {"model": unwrap_model(model) if model is not None else None, "optimizer": optimizer,
+               "scheduler": scheduler, "scaler": scaler}
+    for name, target in targets.items():
+        if target is None:
+            continue
+        key = _STATE_KEYS[name]
+        if key not in data:
+            raise CheckpointError(f"Checkpoint {path} has no {name} state ({key}).")
+        state = data[key]
+        try:
+            if name == "model":
+                target.load_state_dict(_strip_prefixes(state), strict=strict)
+            else:
+                target.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            detail = " ".join(str(exc).split())
+            raise CheckpointError(f"Checkpoint {path}: the {name} state does not fit: {detail[:300]}") from None
+
+
+def _strip_prefixes(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Drop the ``module.`` / ``_orig_mod.`` key prefixes that wrapped models leave in older checkpoints."""
+    for prefix in ("module.", "_orig_mod."):
+        if state and all(isinstance(k, str) and k.startswith(prefix) for k in state):
+            state = type(state)((k[len(prefix):], v) for k, v in state.items())
+    return state

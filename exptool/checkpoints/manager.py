@@ -1,0 +1,349 @@
+"""CheckpointManager: atomic saves, keep-last-k and best-k by a metric, safe loads and resume."""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError
+from . import _io, _manifest
+
+_MODES = ("min", "max")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a loaded checkpoint recorded. ``epoch``/``step`` are the ones finished when it was saved."""
+
+    path: Path
+    step: int | None
+    epoch: int | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    saved_at: str | None = None
+
+    @property
+    def next_epoch(self) -> int:
+        """The epoch to continue from (``epoch + 1``; 0 when the checkpoint has no epoch)."""
+        return self.epoch + 1 if self.epoch is not None else 0
+
+
+class CheckpointManager:
+    """Checkpoints of one run in one folder, with a manifest that survives restarts.
+
+    Each save writes ``checkpoint_epoch_E_step_S.pth`` (temp file, fsync, ``os.replace``), then
+    replaces ``manifest.json``, then deletes what fell out of the last-k and best-k sets. A process
+    killed at any instant leaves the previous ``last`` and ``best`` loadable. Checkpoint files are
+    never overwritten: a name that exists gets a ``_r1``, ``_r2``... suffix.
+
+    Args:
+        directory: the folder, usually ``run.checkpoints_dir``; created when missing.
+        keep_last: how many of the most recent checkpoints to keep (None: all). At least 1.
+        keep_best: how many of the best checkpoints by ``metric`` to keep as well.
+        metric: the metric in ``metrics`` that ranks checkpoints (None: no best tracking).
+        mode: ``"min"`` or ``"max"``: whether lower or higher ``metric`` is better.
+        rank: this process's distributed rank (default: ``$RANK`` or 0); only rank 0 writes.
+        fsync: flush files to disk before renaming them (turn off only for throwaway runs).
+    """
+
+    def __init__(self, directory: str | os.PathLike, keep_last: int | None = 3, keep_best: int = 1,
+                 metric: str | None = None, mode: str = "min", rank: int | None = None, fsync: bool = True):
+        if mode not in _MODES:
+            raise CheckpointError(f"mode must be 'min' or 'max', not {mode!r}.")
+        if keep_last is not None and keep_last < 1:
+            raise CheckpointError("keep_last must be at least 1 (or None to keep every checkpoint).")
+        if keep_best < 0:
+            raise CheckpointError("keep_best cannot be negative.")
+        self.directory = Path(directory)
+        self.keep_last = keep_last
+        self.keep_best = keep_best if metric is not None else 0
+        self.metric = metric
+        self.mode = mode
+        self.rank = int(os.environ.get("RANK", "0") or 0) if rank is None else int(rank)
+        self.fsync = fsync
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._async_error: BaseException | None = None
+        if self.is_writer:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._remove_temp_files()
+        self._manifest = self._read_manifest()
+        if self.is_writer:
+            self._finish_deletes()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def is_writer(self) -> bool:
+        """True on rank 0, the only process that writes checkpoints."""
+        return self.rank == 0
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """A copy of the manifest as written to ``manifest.json``."""
+        with self._lock:
+            return copy.deepcopy(self._manifest.to_json(self.metric, self.mode, self.keep_best))
+
+    def has_checkpoints(self) -> bool:
+        """True when at least one complete checkpoint is recorded."""
+        return self._manifest.last is not None
+
+    @property
+    def last_path(self) -> Path | None:
+        """The most recently saved complete checkpoint, or None."""
+        last = self._manifest.last
+        return self.directory / last.file if last else None
+
+    @property
+    def best_path(self) -> Path | None:
+        """The best checkpoint by ``metric``, or None (no metric, or no checkpoint has it)."""
+        ranked = self._manifest.ranked(self.metric, self.mode)
+        return self.directory / ranked[0].file if ranked and self.keep_best else None
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def save(self, step: int | None = None, epoch: int | None = None, model: Any = None, optimizer: Any = None,
+             scheduler: Any = None, scaler: Any = None, metrics: dict[str, Any] | None = None,
+             extra: dict[str, Any] | None = None) -> Path | None:
+        """Save a checkpoint now; returns its path (None on ranks other than 0).
+
+        ``extra`` may hold tensors and plain types only, so the file loads with ``weights_only=True``.
+
+        Raises:
+            CheckpointError: nothing to name the file by, an unsafe value, or the write failed.
+        """
+        if not self.is_writer:
+            return None
+        self.wait()
+        payload = self._payload(step, epoch, model, optimizer, scheduler, scaler, metrics, extra)
+        return self._write(payload)
+
+    def save_async(self, step: int | None = None, epoch: int | None = None, model: Any = None,
+                   optimizer: Any = None, scheduler: Any = None, scaler: Any = None,
+                   metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path | None:
+        """Like :meth:`save`, but write in a background thread.
+
+        The caller is blocked only while the states are copied to host memory (and while an earlier
+        asynchronous save finishes). :meth:`wait` joins; an error in the background is raised by the
+        next ``wait``, ``save`` or ``save_async``. Returns the path the checkpoint will have.
+        """
+        if not self.is_writer:
+            return None
+        self.wait()
+        payload = _io.to_host(self._payload(step, epoch, model, optimizer, scheduler, scaler, metrics, extra))
+        target = self._reserve_name(payload["step"], payload["epoch"])
+        self._thread = threading.Thread(target=self._write_in_background, args=(payload, target),
+                                        name="exptool-checkpoint", daemon=False)
+        self._thread.start()
+        return target
+
+    def wait(self) -> None:
+        """Block until an asynchronous save has finished; re-raise its error if it failed."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+            self._thread = None
+        error, self._async_error = self._async_error, None
+        if error is not None:
+            if isinstance(error, CheckpointError):
+                raise error
+            raise CheckpointError(f"Asynchronous checkpoint save failed: {error}") from error
+
+    def _payload(self, step, epoch, model, optimizer, scheduler, scaler, metrics, extra) -> dict[str, Any]:
+        if step is None and epoch is None:
+            raise CheckpointError("A checkpoint needs a step or an epoch to be named by.")
+        return _io.build_payload(
+            step=_as_int(step, "step"), epoch=_as_int(epoch, "epoch"), model=model, optimizer=optimizer,
+            scheduler=scheduler, scaler=scaler, metrics=metrics, extra=extra,
+            saved_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        )
+
+    def _write_in_background(self, payload: dict[str, Any], target: Path) -> None:
+        try:
+            self._write(payload, target)
+        except BaseException as exc:  # handed to the caller by wait()
+            self._async_error = exc
+
+    def _write(self, payload: dict[str, Any], target: Path | None = None) -> Path:
+        path = target or self._reserve_name(payload["step"], payload["epoch"])
+        size = _io.write_atomic(payload, path, fsync=self.fsync)
+        entry = _manifest.Entry(path.name, payload["step"], payload["epoch"], dict(payload["metrics"]),
+                                payload["saved_at"], size)
+        with self._lock:
+            manifest = copy.deepcopy(self._manifest)
+            manifest.entries = [e for e in manifest.entries if e.file != entry.file] + [entry]
+            keep = manifest.keep(self.keep_last, self.keep_best, self.metric, self.mode)
+            dropped = [e.file for e in manifest.entries if e.file not in keep]
+            manifest.entries = [e for e in manifest.entries if e.file in keep]
+            still_there = [f for f in manifest.pending_delete if f not in keep and (self.directory / f).exists()]
+            manifest.pending_delete = still_there + dropped
+            _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=self.fsync)
+            self._manifest = manifest
+        self._finish_deletes()
+        return path
+
+    def _reserve_name(self, step: int | None, epoch: int | None) -> Path:
+        """A file name no checkpoint (recorded, pending deletion or foreign) uses yet."""
+        parts = ([f"epoch_{epoch}"] if epoch is not None else []) + ([f"step_{step}"] if step is not None else [])
+        stem = "checkpoint_" + "_".join(parts)
+        taken = {e.file for e in self._manifest.entries} | set(self._manifest.pending_delete)
+        name, counter = f"{stem}.pth", 0
+        while name in taken or (self.directory / name).exists():
+            counter += 1
+            name = f"{stem}_r{counter}.pth"
+        return self.directory / name
+
+    def _finish_deletes(self) -> None:
+        """Delete files the manifest has let go of; a crash in between only leaves them for next time."""
+        with self._lock:
+            pending = list(self._manifest.pending_delete)
+            recorded = {e.file for e in self._manifest.entries}
+        for name in pending:
+            if name in recorded:
+                continue
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+
+    def _remove_temp_files(self) -> None:
+        """Remove half-written temp files left by a process killed while saving."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith((_io.TEMP_PREFIX, f".{_manifest.MANIFEST_NAME}.")) and name.endswith(_io.TEMP_SUFFIX):
+                try:
+                    os.unlink(self.directory / name)
+                except OSError:
+                    pass
+
+    def _read_manifest(self) -> _manifest.Manifest:
+        try:
+            manifest = _manifest.read(self.directory)
+        except ValueError:
+            if self.is_writer:
+                _manifest.quarantine(self.directory)
+            manifest = None
+            damaged = True
+        else:
+            damaged = False
+        if manifest is None:
+            manifest = _manifest.rebuild(self.directory)
+            if self.is_writer and (manifest.entries or damaged):
+                _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=self.fsync)
+        return manifest
+
+    def reload(self) -> None:
+        """Re-read ``manifest.json`` (for ranks other than 0, after rank 0 saved)."""
+        self.wait()
+        manifest = self._read_manifest()
+        with self._lock:
+            self._manifest = manifest
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def resolve(self, which: str | int | os.PathLike) -> Path:
+        """The file for ``"last"``, ``"best"``, an epoch number, or a path (relative to the folder first).
+
+        Raises:
+            CheckpointError: there is no such checkpoint.
+        """
+        if isinstance(which, bool):
+            raise CheckpointError(f"Not a checkpoint selector: {which!r}.")
+        if which == "last":
+            path = self.last_path
+            if path is None:
+                raise CheckpointError(f"No checkpoint in {self.directory} yet.")
+            return path
+        if which == "best":
+            path = self.best_path
+            if path is None:
+                reason = "no metric was given to rank by" if self.metric is None else f"none recorded {self.metric!r}"
+                raise CheckpointError(f"No best checkpoint in {self.directory}: {reason}.")
+            return path
+        if isinstance(which, int):
+            matches = [e for e in self._manifest.entries if e.epoch == which]
+            if matches:
+                return self.directory / matches[-1].file
+            for legacy in (f"checkpoint_epoch_{which}.pth", f"checkpoint_{which}.pth"):
+                if (self.directory / legacy).is_file():
+                    return self.directory / legacy
+            epochs = sorted({e.epoch for e in self._manifest.entries if e.epoch is not None})
+            raise CheckpointError(f"No checkpoint of epoch {which} in {self.directory}.",
+                                  hint=f"Epochs with a checkpoint: {', '.join(map(str, epochs)) or 'none'}.")
+        path = Path(which)
+        if not path.is_absolute() and (self.directory / path).is_file():
+            return self.directory / path
+        if path.is_file():
+            return path
+        raise CheckpointError(f"Checkpoint {path} not found.")
+
+    def load(self, which: str | int | os.PathLike = "last", model: Any = None, optimizer: Any = None,
+             scheduler: Any = None, scaler: Any = None, map_location: Any = None, weights_only: bool = True,
+             strict: bool = True, restore_rng: bool = False) -> CheckpointInfo:
+        """Load a checkpoint into the given objects and return what it recorded.
+
+        Args:
+            which: ``"last"``, ``"best"``, an epoch number, or a file path.
+            weights_only: keep True unless you trust the file: False lets it run arbitrary code.
+            restore_rng: also put back the Python/NumPy/torch RNG states saved with it.
+
+        Raises:
+            CheckpointError: missing, damaged, or not fitting the model.
+            UnsafeCheckpointError: the file holds objects the safe loader refuses.
+        """
+        self.wait()
+        path = self.resolve(which)
+        data = _io.read(path, map_location=map_location, weights_only=weights_only)
+        _io.apply(data, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, strict=strict)
+        if restore_rng and data.get("rng_state"):
+            from ..reproducibility import restore_rng_state  # noqa: PLC0415
+
+            restore_rng_state(data["rng_state"])
+        return _info(path, data)
+
+    def resume(self, model: Any = None, optimizer: Any = None, scheduler: Any = None, scaler: Any = None,
+               map_location: Any = None, strict: bool = True) -> CheckpointInfo | None:
+        """Load the last checkpoint and its RNG states; None when there is none (a fresh start).
+
+        Continue training from ``info.next_epoch`` (or from ``info.step``).
+        """
+        if self.rank != 0:
+            self.reload()
+        if not self.has_checkpoints():
+            return None
+        return self.load("last", model, optimizer, scheduler, scaler, map_location=map_location, strict=strict,
+                         restore_rng=True)
+
+
+def _info(path: Path, data: dict[str, Any]) -> CheckpointInfo:
+    step, epoch = data.get("step"), data.get("epoch")
+    return CheckpointInfo(
+        path=path,
+        step=int(step) if isinstance(step, int) else None,
+        epoch=int(epoch) if isinstance(epoch, int) else None,
+        metrics=_io.clean_metrics(data.get("metrics")) if isinstance(data.get("metrics"), dict) else {},
+        extra=dict(data.get("extra") or {}) if isinstance(data.get("extra"), dict) else {},
+        saved_at=data.get("saved_at") if isinstance(data.get("saved_at"), str) else None,
+    )
+
+
+def _as_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        result = int(value)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{name} must be an integer, not {value!r}.") from None
+    if result < 0 or isinstance(value, bool):
+        raise CheckpointError(f"{name} must be a non-negative integer, not {value!r}.")
+    return result
