@@ -137,13 +137,14 @@ def resolve_current(
         nonlocal stored
         if stored is None:
             stored = load_state(workspace_root)
-        value = stored.get(key)
+        value = stored.get(key) or None
         return Resolved(value, "state file" if value else None)
 
-    exp = Resolved(experiment, "flag") if experiment else _from_env(ENV_EXPERIMENT)
+    # An explicit but empty flag stays a (bad) flag value, so it is rejected rather than ignored.
+    exp = Resolved(experiment, "flag") if experiment is not None else _from_env(ENV_EXPERIMENT)
     if exp.value is None:
         exp = from_state("experiment")
-    if run:
+    if run is not None:
         return exp, Resolved(run, "flag")
     env_run = _from_env(ENV_RUN)
     if env_run.value is not None:

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import state
-from ..errors import NoCurrentRunError
+from ..errors import InvalidNameError, NoCurrentRunError
+from ..names import validate_name
 from ..workspace import Experiment, Run, Workspace
 from ._complete import complete_experiment, complete_run
 
@@ -42,10 +43,24 @@ def workspace(ctx: typer.Context) -> Workspace:
     return Workspace.find(root=root_from(ctx))
 
 
+def check_names(experiment: state.Resolved, run: state.Resolved | None = None) -> None:
+    """Validate resolved names; a bad one from the environment or state file says where it came from."""
+    for resolved, kind in ((experiment, "experiment name"), (run, "run name")):
+        if resolved is None or resolved.value is None:
+            continue
+        try:
+            validate_name(resolved.value, kind)
+        except InvalidNameError as exc:
+            if resolved.source and resolved.source != "flag":
+                exc.hint = f"It comes from the {resolved.source}: fix or unset it, or pass a valid name as a flag."
+            raise
+
+
 def resolve_experiment(ws: Workspace, experiment: str | None) -> Experiment:
     """The experiment from the flag, environment or state file; validated, not required to exist."""
     exp, _ = state.resolve_current(ws.root, experiment, None)
-    if not exp.value:
+    check_names(exp)
+    if exp.value is None:
         raise NoCurrentRunError(
             "No experiment given and none is current.", hint="Pass -e NAME, or make one current with: exp set NAME"
         )
@@ -55,11 +70,12 @@ def resolve_experiment(ws: Workspace, experiment: str | None) -> Experiment:
 def resolve_run(ws: Workspace, experiment: str | None, run: str | None) -> Run:
     """The run from flags, environment or state file; validated, not required to exist."""
     exp, rn = state.resolve_current(ws.root, experiment, run)
-    if not exp.value:
+    check_names(exp, rn)
+    if exp.value is None:
         raise NoCurrentRunError(
             "No experiment given and none is current.", hint="Pass -e EXP -r RUN, or run: exp set EXP RUN"
         )
-    if not rn.value:
+    if rn.value is None:
         raise NoCurrentRunError(
             f"No run given and none is current for experiment {exp.value!r}.",
             hint=f"Pass -r RUN, or run: exp set {exp.value} RUN",

@@ -15,6 +15,7 @@ from ._common import (
     ExperimentOpt,
     JsonOpt,
     RunOpt,
+    check_names,
     format_metrics,
     info,
     print_json,
@@ -102,8 +103,9 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
     """Show the current experiment and run, where each came from, and the run's status."""
     ws = workspace(ctx)
     exp_r, run_r = state.resolve_current(ws.root, experiment, run)
+    check_names(exp_r, run_r)
     data: dict[str, Any] = {"workspace": str(ws.root), "experiment": None, "run": None}
-    if exp_r.value:
+    if exp_r.value is not None:
         exp = ws.experiment(exp_r.value)
         data["experiment"] = {
             "name": exp.name,
@@ -111,7 +113,7 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
             "path": str(exp.path),
             "exists": exp.exists(),
         }
-        if run_r.value:
+        if run_r.value is not None:
             run_obj = exp.run(run_r.value)
             record = run_obj.read_record() if run_obj.exists() else {}
             step, metrics = run_obj.last_metrics() if run_obj.exists() else (None, {})
