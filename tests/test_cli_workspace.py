@@ -47,7 +47,8 @@ def test_init_exp_positional_and_flag(ws):
     assert invoke("init-exp", "alpha").exit_code == 0
     result = invoke("init-exp", "-e", "beta", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"experiment": "beta", "path": str(ws / "experiments" / "beta"), "created": True}
+    beta = str(ws / "experiments" / "beta")
+    assert json.loads(result.stdout) == {"experiment": "beta", "path": beta, "created": True}
     again = invoke("init-exp", "alpha", "--json")
     assert json.loads(again.stdout)["created"] is False
     assert invoke("init-exp", "alpha", "-e", "beta").exit_code == 2
