@@ -69,6 +69,7 @@ class CheckpointManager:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._async_error: BaseException | None = None
+        self._staging = _io.HostStaging()
         if self.is_writer:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._remove_temp_files()
@@ -135,7 +136,7 @@ class CheckpointManager:
         if not self.is_writer:
             return None
         self.wait()
-        payload = _io.to_host(self._payload(step, epoch, model, optimizer, scheduler, scaler, metrics, extra))
+        payload = self._staging.copy(self._payload(step, epoch, model, optimizer, scheduler, scaler, metrics, extra))
         target = self._reserve_name(payload["step"], payload["epoch"])
         self._thread = threading.Thread(target=self._write_in_background, args=(payload, target),
                                         name="exptool-checkpoint", daemon=False)
