@@ -1,0 +1,79 @@
+"""The everyday commands and TAB stay light: no torch, TensorBoard, W&B or matplotlib at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from exptool import state
+from exptool.workspace import Workspace
+
+HEAVY = ("torch", "tensorboard", "tensorflow", "wandb", "matplotlib", "numpy", "pandas", "rich")
+
+# Runs the real app in a fresh interpreter, then reports which modules got imported.
+RUNNER = """
+import json, os, sys
+sys.argv = ["exp", *json.loads(os.environ["ARGS"])]
+from exptool.cli.app import app
+try:
+    app(prog_name="exp")
+except SystemExit:
+    pass
+with open(os.environ["MODULES_OUT"], "w") as fh:
+    json.dump(sorted(sys.modules), fh)
+"""
+
+
+@pytest.fixture
+def runs(ws):
+    w = Workspace(ws)
+    run = w.run("e", "r")
+    run.create()
+    run.metrics_path.write_text("step,wall_time,loss\n0,1.0,0.5\n")
+    (ws / "config" / "base.yaml").write_text("a: 1\n")
+    state.save_state(ws, experiment="e", run="r")
+    return ws
+
+
+def _modules(ws, tmp_path, args, **env) -> list[str]:
+    out = tmp_path / "modules.json"
+    result = subprocess.run([sys.executable, "-c", RUNNER], cwd=ws, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "ARGS": json.dumps(args), "MODULES_OUT": str(out), **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(out.read_text())
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return sorted({m.split(".")[0] for m in modules} & set(HEAVY))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["show"], ["show", "--json"], ["ls"], ["ls", "e"], ["ls", "--all", "--json"], ["set", "e", "r"], ["--help"],
+     ["--version"]],
+)
+def test_everyday_commands_import_nothing_heavy(runs, tmp_path, args):
+    modules = _modules(runs, tmp_path, args)
+    assert "exptool.cli.app" in modules  # the runner really ran the app
+    assert _heavy(modules) == []
+
+
+@pytest.mark.parametrize(
+    "words", ["exp show -e ", "exp show -r ", "exp init-run --config ", "exp tr", "exp train -e e -r "]
+)
+def test_completion_request_imports_nothing_heavy(runs, tmp_path, words):
+    env = {"_EXP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    modules = _modules(runs, tmp_path, [], **env)
+    assert "exptool.cli._complete" in modules
+    assert _heavy(modules) == []
+
+
+def test_import_exptool_is_cheap():
+    code = "import sys; before = set(sys.modules); import exptool; print(sorted(set(sys.modules) - before))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.replace("'", '"')) == ["exptool"]
