@@ -86,6 +86,12 @@ def has_checkpoints(run: Run) -> bool:
     return run.checkpoints_dir.is_dir() and CheckpointManager(run.checkpoints_dir).has_checkpoints()
 
 
+def _has_logged_steps(run: Run) -> bool:
+    from .metrics_file import last_row  # noqa: PLC0415
+
+    return last_row(run.metrics_path)[0] is not None
+
+
 def clear_outputs(run: Run) -> None:
     """Empty the run's checkpoints, logs, visualizations and plots (``--clear``)."""
     for sub in RUN_SUBDIRS:
@@ -179,6 +185,11 @@ def train(
             )
         elif resume and not found:
             resume = False
+        if not resume and not clear and _has_logged_steps(run):
+            raise AlreadyExistsError(
+                f"Run {run.id!r} has logs from an earlier attempt but no checkpoint to resume from.",
+                hint="Pass --clear to delete its logs and start over, or train another run.",
+            )
         previous = run.read_record()
         seed = _choose_seed(seed, config, previous, bool(resume))
         fn = None if distributed else load_trainer(spec, run.workspace.root)
@@ -212,12 +223,19 @@ def train(
             "seed": seed,
             "resume": bool(resume),
         }
-        if on_start is not None:
-            on_start({**request, "world_size": dist.world_size if distributed else 1})  # type: ignore[union-attr]
-        if distributed:
-            outcome = _run_torchrun(request, dist)  # type: ignore[arg-type]
-        else:
-            outcome = execute(request, fn, config=config)
+        try:
+            if on_start is not None:
+                on_start({**request, "world_size": dist.world_size if distributed else 1})  # type: ignore[union-attr]
+            if distributed:
+                outcome = _run_torchrun(request, dist)  # type: ignore[arg-type]
+            else:
+                outcome = execute(request, fn, config=config)
+        except KeyboardInterrupt:
+            outcome = Outcome("interrupted", EXIT_INTERRUPTED, "interrupted")
+        except BaseException as exc:
+            if writer:  # the record must not stay "running" after exptool itself failed
+                run.update_record(status="failed", ended=now_iso(), exit_code=EXIT_FAILURE, error=repr(exc))
+            raise
         outcome.duration_s = round(time.time() - started, 3)
         outcome.seed = seed
         outcome.resumed = bool(resume)
@@ -254,7 +272,9 @@ def _logger_writers(config: Mapping[str, Any]) -> tuple[list[str], str | None]:
 def _checkpoint_options(config: Mapping[str, Any]) -> dict[str, Any]:
     section = config.get("checkpoint") if isinstance(config.get("checkpoint"), Mapping) else {}
     allowed = ("keep_last", "keep_best", "metric", "mode")
-    return {k: v for k, v in section.items() if k in allowed}  # type: ignore[union-attr]
+    options = {"metric": "val_loss", "mode": "min"}
+    options.update({k: v for k, v in section.items() if k in allowed})  # type: ignore[union-attr]
+    return options
 
 
 def _make_logger(run: Run, rank: int, resume_step: int | None, config: Mapping[str, Any]) -> Any:
@@ -270,9 +290,11 @@ def _make_logger(run: Run, rank: int, resume_step: int | None, config: Mapping[s
     return logger
 
 
-def _resume_step(manager: Any) -> int | None:
-    info = manager.latest() if hasattr(manager, "latest") else None
-    return None if info is None else int(getattr(info, "step", 0) or 0)
+def _last_checkpoint(manager: Any) -> tuple[int, int]:
+    """Step and epoch recorded for the manager's last checkpoint (0 where missing), without loading it."""
+    manifest = manager.manifest
+    entry = next((e for e in manifest.get("checkpoints", []) if e.get("file") == manifest.get("last")), {})
+    return int(entry.get("step") or 0), int(entry.get("epoch") or 0)
 
 
 def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, config: Any = None) -> Outcome:
@@ -305,7 +327,7 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
         set_random_seed(int(request["seed"]))
         device = _device(pick_device, config, local_rank if distributed else None)
         manager = CheckpointManager(run.checkpoints_dir, rank=rank, **_checkpoint_options(config))
-        start_step = _resume_step(manager) if request["resume"] else None
+        start_step, start_epoch = _last_checkpoint(manager) if request["resume"] else (None, 0)
         logger = _make_logger(run, rank, start_step, config)
         ctx = RunContext(
             run=run,
@@ -316,6 +338,7 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
             seed=int(request["seed"]),
             is_resume=bool(request["resume"]),
             start_step=start_step or 0,
+            start_epoch=start_epoch,
             rank=rank,
             local_rank=local_rank,
             world_size=world_size,

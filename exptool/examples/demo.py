@@ -1,0 +1,271 @@
+"""The built-in ``demo`` trainer: a small MLP learns to separate two interleaved spirals.
+
+It needs no download (the data are generated from a fixed seed), runs in a few seconds on a CPU and
+shows every part of exptool: a progress bar, CSV + TensorBoard logs, a checkpoint per epoch plus
+the best one, resume after an interruption (at any step, not only at epoch ends), torchrun/DDP,
+and a decision-boundary image in ``visualizations/``. Try::
+
+    exp init-run -e demo -r first && exp train --trainer demo
+    exp train --trainer demo --set epochs=20     # continues the same run for 10 more epochs
+
+Its settings are in :data:`default_config`; every key can be changed with ``--set key=value``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+default_config: dict[str, Any] = {
+    "dataset": "spirals",  # "spirals" or "moons"
+    "samples": 2000,
+    "noise": 0.2,
+    "data_seed": 0,
+    "val_fraction": 0.2,
+    "hidden": 64,
+    "layers": 3,
+    "epochs": 10,
+    "batch_size": 64,
+    "lr": 0.01,
+    "weight_decay": 0.0,
+}
+
+
+def make_data(name: str, samples: int, noise: float, seed: int) -> tuple[Any, Any]:
+    """2-D points and 0/1 labels: two interleaved ``spirals`` or two ``moons``."""
+    import torch  # noqa: PLC0415
+
+    gen = torch.Generator().manual_seed(seed)
+    half = samples // 2
+    if name == "spirals":
+        t = torch.sqrt(torch.rand(half, generator=gen)) * 3 * math.pi
+        arm = torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1) / (3 * math.pi)
+        x = torch.cat([arm, -arm])
+    elif name == "moons":
+        t = torch.rand(half, generator=gen) * math.pi
+        upper = torch.stack([torch.cos(t), torch.sin(t)], dim=1)
+        lower = torch.stack([1 - torch.cos(t), 0.5 - torch.sin(t)], dim=1)
+        x = torch.cat([upper, lower]) - torch.tensor([0.5, 0.25])
+    else:
+        raise ValueError(f"unknown dataset {name!r}: use 'spirals' or 'moons'")
+    x = x + noise * 0.1 * torch.randn(x.shape, generator=gen)
+    y = torch.cat([torch.zeros(half, dtype=torch.long), torch.ones(half, dtype=torch.long)])
+    order = torch.randperm(len(y), generator=gen)
+    return x[order], y[order]
+
+
+def make_model(hidden: int, layers: int) -> Any:
+    """An MLP from 2 inputs to 2 classes."""
+    from torch import nn  # noqa: PLC0415
+
+    blocks: list[Any] = []
+    width = 2
+    for _ in range(max(1, layers - 1)):
+        blocks += [nn.Linear(width, hidden), nn.Tanh()]
+        width = hidden
+    blocks.append(nn.Linear(width, 2))
+    return nn.Sequential(*blocks)
+
+
+def _evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
+    import torch  # noqa: PLC0415
+    import torch.nn.functional as F  # noqa: PLC0415, N812
+
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+        loss = F.cross_entropy(logits, y).item()
+        acc = (logits.argmax(dim=1) == y).float().mean().item()
+    model.train()
+    return loss, acc
+
+
+def decision_boundary_png(model: Any, x: Any, y: Any, title: str) -> bytes:
+    """A PNG of the model's decision regions with the points on top (matplotlib, Agg backend)."""
+    import io  # noqa: PLC0415
+
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    lo, hi = x.min(0).values - 0.15, x.max(0).values + 0.15
+    gx, gy = torch.meshgrid(torch.linspace(lo[0], hi[0], 200), torch.linspace(lo[1], hi[1], 200), indexing="xy")
+    model.eval()
+    with torch.no_grad():
+        prob = torch.softmax(model(torch.stack([gx.flatten(), gy.flatten()], 1)), 1)[:, 1].reshape(gx.shape)
+    model.train()
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    try:
+        ax.contourf(gx.numpy(), gy.numpy(), prob.numpy(), levels=20, cmap="RdBu_r", alpha=0.6)
+        ax.scatter(x[:, 0].numpy(), x[:, 1].numpy(), c=y.numpy(), cmap="RdBu_r", s=6, edgecolors="none")
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _console() -> Any:
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(highlight=False)
+
+
+def train(ctx: Any) -> None:
+    """Train the spiral classifier in ``ctx``'s run (see the module docstring)."""
+    import torch  # noqa: PLC0415
+    import torch.nn.functional as F  # noqa: PLC0415, N812
+
+    cfg = {**default_config, **ctx.config}
+    x, y = make_data(str(cfg["dataset"]), int(cfg["samples"]), float(cfg["noise"]), int(cfg["data_seed"]))
+    n_val = int(len(y) * float(cfg["val_fraction"]))
+    x_val, y_val, x_train, y_train = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
+    # Each rank takes its share of the training set; DDP averages the gradients.
+    x_train, y_train = x_train[ctx.rank :: ctx.world_size], y_train[ctx.rank :: ctx.world_size]
+    batch = int(cfg["batch_size"])
+    steps_per_epoch = max(1, len(y_train) // batch)
+    epochs = int(cfg["epochs"])
+
+    model = make_model(int(cfg["hidden"]), int(cfg["layers"])).to(ctx.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    ctx.resume(model, optimizer)  # no-op on a fresh run; restores weights, optimiser and RNG otherwise
+    net = model
+    if ctx.is_distributed:
+        from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
+
+        net = DistributedDataParallel(model)
+    x_val, y_val = x_val.to(ctx.device), y_val.to(ctx.device)
+    x_train, y_train = x_train.to(ctx.device), y_train.to(ctx.device)
+
+    step = ctx.start_step
+    first_epoch = step // steps_per_epoch
+    console = _console() if ctx.is_main else None
+    if console is not None:
+        ctx.logger.log_config(cfg)
+        where = f"resuming at step {step} (epoch {first_epoch + 1})" if ctx.is_resume else "fresh start"
+        console.print(
+            f"[bold]demo[/]: {cfg['dataset']}, {len(y)} points, MLP {cfg['layers']}x{cfg['hidden']}, "
+            f"{epochs} epochs x {steps_per_epoch} steps, device {ctx.device}, {where}"
+        )
+    best = {"val_acc": -1.0, "epoch": 0}
+    started = time.time()
+    progress = _progress(console, total=epochs * steps_per_epoch, done=min(step, epochs * steps_per_epoch))
+    stopped = False
+    with progress:
+        task = progress.tasks[0].id if progress.tasks else None
+        for epoch in range(first_epoch, epochs):
+            # A fixed shuffle per epoch: a run resumed mid-epoch sees the same batches it would have.
+            order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(ctx.seed + epoch))
+            correct = seen = 0
+            for i in range(steps_per_epoch):
+                if epoch * steps_per_epoch + i < step:
+                    continue  # done before the checkpoint we resumed from
+                idx = order[i * batch : (i + 1) * batch].to(ctx.device)
+                logits = net(x_train[idx])
+                loss = F.cross_entropy(logits, y_train[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                correct += (logits.argmax(1) == y_train[idx]).sum().item()
+                seen += len(idx)
+                if i < steps_per_epoch - 1:  # the epoch's last step is logged with the validation metrics
+                    ctx.logger.log({"train_loss": loss.item()}, step)
+                if task is not None:
+                    progress.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs}", loss=loss.item())
+                if ctx.stop_requested():
+                    if i == steps_per_epoch - 1:
+                        ctx.logger.log({"train_loss": loss.item()}, step)
+                    ctx.checkpoints.save(step=step, epoch=epoch, model=model, optimizer=optimizer)
+                    stopped = True
+                    break
+            if stopped:
+                if console is not None:
+                    console.print(f"[yellow]stop requested[/]: saved a checkpoint at step {step}.")
+                break
+            val_loss, val_acc = _evaluate(model, x_val, y_val)
+            metrics = {"val_loss": val_loss, "val_acc": val_acc}
+            if seen:
+                metrics["train_acc"] = correct / seen
+            ctx.logger.log({"train_loss": loss.item(), **metrics} if seen else metrics, step)
+            ctx.checkpoints.save(step=step, epoch=epoch, model=model, optimizer=optimizer, metrics=metrics)
+            if val_acc > best["val_acc"]:
+                best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
+            if console is not None:
+                progress.console.print(
+                    f"epoch {epoch + 1:>3}/{epochs}  step {step:>5}  "
+                    f"train_loss {loss.item():.4f}  val_loss {val_loss:.4f}  val_acc {val_acc:.3f}"
+                )
+    if ctx.is_main and not stopped:
+        _finish(ctx, model, x_val.cpu(), y_val.cpu(), step, epochs, best, time.time() - started, console)
+
+
+def _progress(console: Any, total: int, done: int) -> Any:
+    from contextlib import nullcontext  # noqa: PLC0415
+
+    if console is None or not sys.stdout.isatty():
+        holder = nullcontext()
+        holder.tasks = []  # type: ignore[attr-defined]
+        holder.console = console  # type: ignore[attr-defined]
+        return holder
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    progress.add_task("training", total=total, completed=done, loss=float("nan"))
+    return progress
+
+
+def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int, best: dict, seconds: float,
+            console: Any) -> None:
+    from .._atomic import atomic_write_bytes  # noqa: PLC0415
+
+    model = model.cpu()
+    val_loss, val_acc = _evaluate(model, x_val, y_val)
+    png = decision_boundary_png(model, x_val, y_val, f"{ctx.experiment}/{ctx.run_name}: val acc {val_acc:.1%}")
+    image_path = ctx.visualizations_dir / "decision_boundary.png"
+    ctx.visualizations_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(image_path, png)
+    _log_image(ctx, png, step)
+    best_path = ctx.checkpoints.best_path
+    ctx.logger.log_info(f"demo finished: step {step}, val_loss {val_loss:.4f}, val_acc {val_acc:.4f}")
+    if console is None:
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=f"demo run {ctx.experiment}/{ctx.run_name}", show_header=False, title_justify="left")
+    table.add_row("epochs / steps", f"{epochs} / {step}")
+    table.add_row("final val", f"loss {val_loss:.4f}, accuracy {val_acc:.1%}")
+    if best.get("val_loss") is not None:
+        table.add_row("best epoch (this session)", f"{best['epoch']}: accuracy {best['val_acc']:.1%}")
+    table.add_row("time", f"{seconds:.1f} s")
+    table.add_row("metrics", str(ctx.run.metrics_path))
+    table.add_row("checkpoints", f"{ctx.checkpoints_dir} (best: {best_path.name if best_path else '-'})")
+    table.add_row("decision boundary", str(image_path))
+    table.add_row("TensorBoard", f"tensorboard --logdir {ctx.logs_dir}")
+    console.print(table)
+
+
+def _log_image(ctx: Any, png: bytes, step: int) -> None:
+    """Send the image to the logger's writers (TensorBoard, W&B) as an HxWx3 uint8 array."""
+    import io  # noqa: PLC0415
+
+    import matplotlib.image as mpimg  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    rgba = mpimg.imread(io.BytesIO(png), format="png")
+    ctx.logger.log_image("decision_boundary", (rgba[..., :3] * 255).astype(np.uint8), step)
