@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,10 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         try:
             data = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}.") from None
+            key = _key_on_line(text, exc.lineno - 1)
+            near = f" (key {key!r})" if key else ""
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise ConfigError(f"{path}, {where}: invalid JSON: {exc.msg}{near}.") from None
     else:
         import yaml  # noqa: PLC0415
 
@@ -45,12 +49,34 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
             mark = getattr(exc, "problem_mark", None)
             where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"{path}{where}: invalid YAML: {problem}.") from None
+            raise ConfigError(f"{path}{where}: invalid YAML: {problem}{_yaml_context(exc, text)}.") from None
         if data is None:
             data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping (key: value) at the top level.")
     return data
+
+
+def _yaml_context(exc: Any, text: str) -> str:
+    """Where a YAML error really started (an unclosed bracket is reported lines later) and its key."""
+    mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    parts = []
+    if context_mark is not None and mark is not None and context_mark.line != mark.line:
+        parts.append(f"{getattr(exc, 'context', None) or 'started'} at line {context_mark.line + 1}")
+    start = context_mark if context_mark is not None else mark
+    key = _key_on_line(text, start.line) if start is not None else None
+    if key:
+        parts.append(f"key {key!r}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _key_on_line(text: str, index: int) -> str | None:
+    """The mapping key written on line ``index`` (0-based) of a YAML or JSON text, if any."""
+    lines = text.splitlines()
+    if not 0 <= index < len(lines):
+        return None
+    found = re.match(r"\s*(?:-\s+)?[\"']?([^\s#:'\"{\[][^:#'\"]*?)[\"']?\s*:(?:\s|$)", lines[index])
+    return found.group(1) if found else None
 
 
 def save_config(config: Mapping[str, Any], path: str | os.PathLike) -> Path:
