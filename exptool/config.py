@@ -111,8 +111,8 @@ def parse_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    # YAML 1.1 reads "3e-4" as a string; users mean a number.
-    if isinstance(value, str):
+    # YAML 1.1 reads "3e-4" as a string; users mean a number (but a quoted '10' stays a string).
+    if isinstance(value, str) and text.strip()[:1] not in ("'", '"'):
         try:
             return float(value) if any(c in value for c in ".eE") else int(value)
         except ValueError:
