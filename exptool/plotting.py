@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import operator
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -161,8 +162,15 @@ def _labelled(runs: Any) -> dict[str, Any]:
     return out
 
 
-def _clean(points: Iterable[Sequence[float]]) -> Series:
-    """Points sorted by step; for a step logged twice (a resumed run) the later value wins."""
+def _clean(points: Iterable[Sequence[float]], typed: bool = False) -> Series:
+    """Points sorted by step; for a step logged twice (a resumed run) the later value wins.
+
+    ``typed``: the points are already ``(int, float)`` tuples (as read_metrics gives them).
+    """
+    points = list(points)
+    steps = [p[0] for p in points]
+    if all(map(operator.lt, steps, steps[1:])):  # the usual case, much faster than the dict
+        return points if typed else [(int(step), float(value)) for step, value in points]
     by_step: dict[int, float] = {}
     for step, value in points:
         by_step[int(step)] = float(value)
@@ -192,7 +200,7 @@ def _read_source(label: str, source: Any) -> dict[str, Series]:
         series = read_metrics(path)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"Cannot read {path}: {exc}.") from None
-    cleaned = {name: _clean(points) for name, points in series.items()}
+    cleaned = {name: _clean(points, typed=True) for name, points in series.items()}
     if not any(cleaned.values()):
         raise NotFoundError(f"{what} has no metrics yet ({path} holds no values).", hint=hint)
     return cleaned
@@ -284,6 +292,32 @@ def save_figure(fig: Figure, out: str | os.PathLike, dpi: float | None = None) -
     return path
 
 
+def _decimate(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ~4 points per bucket (first, min, max, last) for long curves: the drawn line is the same
+    at one bucket per pixel column, and drawing 1M points becomes drawing a few thousand.
+
+    Non-finite points are all kept, so NaN gaps stay gaps.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    n = len(y)
+    if n <= 4 * buckets:
+        return x, y
+    size = math.ceil(n / buckets)
+    rows = math.ceil(n / size)
+    finite = np.isfinite(y)
+    padded = np.full(rows * size, np.nan)
+    padded[:n] = np.where(finite, y, np.nan)
+    grid = padded.reshape(rows, size)
+    starts = np.arange(rows) * size
+    lowest = np.argmin(np.where(np.isnan(grid), np.inf, grid), axis=1)
+    highest = np.argmax(np.where(np.isnan(grid), -np.inf, grid), axis=1)
+    ends = np.minimum(starts + size, n) - 1
+    keep = np.unique(np.concatenate((starts, starts + lowest, starts + highest, ends, np.flatnonzero(~finite))))
+    keep = keep[keep < n]
+    return x[keep], y[keep]
+
+
 def _grid_shape(n: int) -> tuple[int, int]:
     ncols = 1 if n == 1 else 2 if n <= 4 else 3
     return math.ceil(n / ncols), ncols
@@ -328,6 +362,7 @@ def plot_metrics(
     data = load_metrics(runs, metrics)
     names = _union(series.keys() for series in data.values())
 
+    import numpy as np  # noqa: PLC0415
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
     from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
@@ -337,20 +372,22 @@ def plot_metrics(
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     smoothing = smooth not in (0.0, 1.0)
+    buckets = max(1, int(panel_size[0] * dpi))  # one per pixel column of a subplot
     for ax, name in zip(axes, names, strict=False):
         for i, (label, series) in enumerate(data.items()):
             points = series.get(name)
             if not points:
                 continue
-            steps = [p[0] for p in points]
-            values = [p[1] for p in points]
+            steps = np.array([p[0] for p in points], dtype=np.float64)
+            values = np.array([p[1] for p in points], dtype=np.float64)
             style = {"color": f"C{i % 10}", "linestyle": _LINE_STYLES[(i // 10) % len(_LINE_STYLES)]}
             marker = "o" if len(points) == 1 else None
             if smoothing:
-                ax.plot(steps, values, alpha=0.25, linewidth=1, marker=marker, **style)
-                ax.plot(steps, smooth_curve(values, smooth), label=label, linewidth=1.5, **style)
+                ax.plot(*_decimate(steps, values, buckets), alpha=0.25, linewidth=1, marker=marker, **style)
+                smoothed = smooth_curve(values, smooth)
+                ax.plot(*_decimate(steps, smoothed, buckets), label=label, linewidth=1.5, **style)
             else:
-                ax.plot(steps, values, label=label, linewidth=1.5, marker=marker, **style)
+                ax.plot(*_decimate(steps, values, buckets), label=label, linewidth=1.5, marker=marker, **style)
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

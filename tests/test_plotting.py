@@ -202,6 +202,26 @@ def test_smoothing_draws_raw_faintly_behind_the_smoothed_line(two_runs):
     assert raw.get_alpha() < 1 and smoothed.get_label() == "e/a"
 
 
+def test_long_curves_are_thinned_but_keep_extremes_ends_and_gaps():
+    n = 100_000
+    values = [math.sin(i / 500) for i in range(n)]
+    values[33_333] = 50.0  # a spike
+    values[66_666] = -50.0
+    values[70_000] = math.nan  # a gap
+    fig = plot_metrics({"loss": list(enumerate(values))}, smooth=100)
+    raw, smoothed = fig.axes[0].get_lines()
+    x, y = raw.get_xdata(), raw.get_ydata()
+    assert len(x) <= 4 * 500 + 10
+    assert x[0] == 0 and x[-1] == n - 1
+    assert list(x) == sorted(x)
+    assert max(np.nan_to_num(y)) == 50.0 and min(np.nan_to_num(y)) == -50.0
+    assert 70_000 in list(x) and math.isnan(y[list(x).index(70_000)])
+    full = smooth_curve(values, 100)
+    sx, sy = smoothed.get_xdata(), smoothed.get_ydata()
+    assert len(sx) < 4 * 500 + 10
+    assert sy == pytest.approx(full[sx.astype(int)], nan_ok=True)  # smoothed on all points, then thinned
+
+
 def test_pdf_and_svg_by_suffix_and_unknown_suffix_refused(two_runs, tmp_path):
     a, _ = two_runs
     plot_metrics(a, out=tmp_path / "f.pdf")
