@@ -32,7 +32,7 @@ def resolve_run(exp: str | None = None, run: str | None = None, root: str | os.P
         missing = "experiment" if not exp_name.value else "run"
         raise NoCurrentRunError(
             f"No {missing} given and none is current.",
-            hint="Pass the experiment and run names, or choose them with: exp set -e EXP -r RUN",
+            hint="Pass the experiment and run names, or make them current with: exp set EXP RUN",
         )
     return workspace.run(exp_name.value, run_name.value)
 
