@@ -359,3 +359,29 @@ def test_nested_outputs_and_no_grad(model):
     assert set(record) == {"logits", "extra"} and record["extra"][1] == "not a tensor"
     assert dbg.gradients == {} and dbg.nan_finding is None
     assert_no_hooks(net)
+
+
+def test_everything_at_once_on_a_block_with_inplace_relu():
+    # module backward hooks break on in-place ops after a hooked module; output tensor hooks must not
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    hits: list[BreakInfo] = []
+    dbg = (ModelDebugger(block, debugger=hits.append).record_outputs().record_weights().record_gradients()
+           .watch_nan().set_breakpoint(backward=True))
+    with dbg:
+        block(torch.randn(2, 3, 8, 8)).sum().backward()
+    assert dbg.nan_finding is None
+    assert len(hits) == 2 * 7  # forward and backward for the 6 layers and the block itself
+    assert {r["module"] for r in dbg.statistics()} == {"0", "1", "2", "3", "4", "5", "<root>"}
+    assert_no_hooks(block)
+
+
+def test_watch_nan_raise_error_in_backward():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), Sqrt(), nn.Linear(4, 1))
+    torch.manual_seed(0)
+    with pytest.raises(NonFiniteError) as info:
+        with ModelDebugger(model).watch_nan(raise_error=True):
+            model(torch.randn(8, 4)).sum().backward()
+    assert info.value.finding.phase == "backward" and info.value.finding.previous == "2"
+    assert_no_hooks(model)
