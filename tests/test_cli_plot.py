@@ -139,3 +139,13 @@ def test_real_plot_loads_matplotlib(runs, ws):
     )
     assert "matplotlib" in result.stdout.strip().splitlines()[-1]
     assert png_size(runs["b"].plots_dir / "metrics.png") == (500, 350)
+
+
+def test_completion_of_metrics_and_runs(runs, exp, ws):
+    def complete(*words: str) -> list[str]:
+        env = {"_EXP_COMPLETE": "complete_bash", "COMP_WORDS": " ".join(words), "COMP_CWORD": str(len(words) - 1)}
+        return exp(env=env).stdout.split()
+
+    assert complete("exp", "plot", "-r", "e/a", "-m", "tr") == ["train/acc"]
+    assert complete("exp", "plot", "-e", "e", "-r", "a", "-r", "b", "-m", "") == ["loss", "train/acc"]
+    assert complete("exp", "plot", "-e", "e", "-r", "") == ["a", "b", "empty"]
