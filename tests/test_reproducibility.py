@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 
 import numpy as np
@@ -31,12 +32,14 @@ def test_bad_seed_is_refused(bad):
         set_random_seed(bad)
 
 
-def test_deterministic_mode_sets_torch_flags():
+def test_deterministic_mode_sets_torch_flags(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)  # restored after the test
     before = torch.are_deterministic_algorithms_enabled()
     try:
         set_random_seed(0, deterministic=True)
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.backends.cudnn.deterministic is True and torch.backends.cudnn.benchmark is False
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"]
     finally:
         torch.use_deterministic_algorithms(before)
         torch.backends.cudnn.deterministic = False
