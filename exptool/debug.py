@@ -64,7 +64,7 @@ class NanFinding:
     """Where a NaN or Inf first appeared.
 
     Attributes:
-        module: qualified name of the module (``""`` for the model itself).
+        module: qualified name of the module (``"<root>"`` for the model itself).
         module_type: its class name.
         phase: ``"forward"`` (its output) or ``"backward"`` (the gradient with respect to its output).
         kind: ``"NaN"``, ``"Inf"`` or ``"NaN and Inf"``.
@@ -106,7 +106,7 @@ class BreakInfo:
     """What a breakpoint stopped on, handed to the debugger function.
 
     Attributes:
-        name: qualified module name.
+        name: qualified module name (``"<root>"`` for the model itself).
         module: the module.
         phase: ``"forward"`` or ``"backward"``.
         inputs: forward only: the positional inputs of the module.
@@ -425,8 +425,9 @@ class ModelDebugger:
         self._session += 1
         self._last_finite_grad = None
         for name, watch in self._watches.items():
-            hook = self._make_forward_hook(name, watch, self._session)
-            self._handles[name] = self._modules[name].register_forward_hook(hook)
+            label = _display(name)  # results are keyed by label: "<root>" rather than "" for the model
+            hook = self._make_forward_hook(label, watch, self._session)
+            self._handles[label] = self._modules[name].register_forward_hook(hook)
 
     def _detach(self) -> None:
         self._session += 1  # gradient hooks still sitting on live tensors become no-ops
@@ -520,7 +521,7 @@ class ModelDebugger:
     # ----------------------------------------------------------------- results
     @property
     def outputs(self) -> dict[str, list[Any]]:
-        """Recorded outputs per module name, oldest first."""
+        """Recorded outputs per module name (``"<root>"`` for the model itself), oldest first."""
         return {name: list(records) for name, records in self._outputs.items()}
 
     @property
@@ -535,15 +536,15 @@ class ModelDebugger:
 
     def get_output(self, name: str) -> list[Any]:
         """Recorded outputs of one module (template name)."""
-        return list(self._outputs.get(name, ()))
+        return list(self._outputs.get(_display(name), ()))
 
     def get_weights(self, name: str) -> list[dict[str, torch.Tensor]]:
         """Recorded parameters of one module (template name)."""
-        return list(self._weights.get(name, ()))
+        return list(self._weights.get(_display(name), ()))
 
     def get_gradients(self, name: str) -> list[torch.Tensor]:
         """Recorded output gradients of one module (template name)."""
-        return list(self._gradients.get(name, ()))
+        return list(self._gradients.get(_display(name), ()))
 
     def clear(self) -> None:
         """Forget every record, statistic and NaN finding (the hooks stay)."""

@@ -116,8 +116,9 @@ def test_gradient_matches_autograd(model):
 def test_modules_can_be_given_as_objects_and_root(model):
     with ModelDebugger(model).record_outputs(model.head, "<root>") as dbg:
         out = model(x())
-    assert set(dbg.outputs) == {"head", ""}
-    assert torch.equal(dbg.outputs[""][0], out.detach())
+    assert set(dbg.outputs) == {"head", "<root>"}
+    assert torch.equal(dbg.outputs["<root>"][0], out.detach())
+    assert torch.equal(dbg.get_output("")[0], out.detach())
 
 
 def test_unknown_module_is_a_usage_error_naming_choices(model):
@@ -355,7 +356,7 @@ def test_nested_outputs_and_no_grad(model):
     with ModelDebugger(net).record_outputs("").record_gradients("fc").watch_nan() as dbg:
         with torch.no_grad():
             net(torch.randn(2, 3))
-    record = dbg.outputs[""][0]
+    record = dbg.outputs["<root>"][0]
     assert set(record) == {"logits", "extra"} and record["extra"][1] == "not a tensor"
     assert dbg.gradients == {} and dbg.nan_finding is None
     assert_no_hooks(net)
