@@ -132,7 +132,7 @@ class Timer:
         if sync:
             _synchronize()
         parent = stack[-1][1] if stack else ()
-        stack.append((self, (*parent, self.name or "?"), time.perf_counter_ns(), sync))
+        stack.append((self, (*parent, self.name or "<unnamed>"), time.perf_counter_ns(), sync))
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -286,7 +286,10 @@ def print_report(console: Any = None, rows: list[TimingRow] | None = None) -> No
     from rich.table import Table  # noqa: PLC0415
 
     rows = report() if rows is None else rows
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file: don't squeeze the table into 80 columns
+            console.width = max(console.width, 120)
     if not rows:
         console.print("no timings recorded")
         return
