@@ -289,12 +289,14 @@ class CheckpointManager:
         raise CheckpointError(f"Checkpoint {path} not found.")
 
     def load(self, which: str | int | os.PathLike = "last", model: Any = None, optimizer: Any = None,
-             scheduler: Any = None, scaler: Any = None, map_location: Any = None, weights_only: bool = True,
+             scheduler: Any = None, scaler: Any = None, map_location: Any = "cpu", weights_only: bool = True,
              strict: bool = True, restore_rng: bool = False) -> CheckpointInfo:
         """Load a checkpoint into the given objects and return what it recorded.
 
         Args:
             which: ``"last"``, ``"best"``, an epoch number, or a file path.
+            map_location: where tensors are loaded before being copied into the objects; the
+                default ``"cpu"`` keeps every rank from loading onto GPU 0.
             weights_only: keep True unless you trust the file: False lets it run arbitrary code.
             restore_rng: also put back the Python/NumPy/torch RNG states saved with it.
 
@@ -313,7 +315,7 @@ class CheckpointManager:
         return _info(path, data)
 
     def resume(self, model: Any = None, optimizer: Any = None, scheduler: Any = None, scaler: Any = None,
-               map_location: Any = None, strict: bool = True) -> CheckpointInfo | None:
+               map_location: Any = "cpu", strict: bool = True) -> CheckpointInfo | None:
         """Load the last checkpoint and its RNG states; None when there is none (a fresh start).
 
         Continue training from ``info.next_epoch`` (or from ``info.step``).
