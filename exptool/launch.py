@@ -387,10 +387,12 @@ def _report_traceback(run: Run, rank: int, text: str) -> None:
     if rank != 0:
         sys.stderr.write(f"[rank {rank}] {text}")
         return
+    from .tracking.textlog import format_line  # noqa: PLC0415
+
     try:
         run.logs_dir.mkdir(parents=True, exist_ok=True)
         with open(run.logs_dir / "log.txt", "a", encoding="utf-8") as fh:
-            fh.write(f"{now_iso()} ERROR trainer failed\n{text}")
+            fh.write(format_line(f"trainer failed\n{text}", "error"))
             fh.flush()
             os.fsync(fh.fileno())
     except OSError:
@@ -451,11 +453,10 @@ def _destroy_process_group() -> None:
 def _run_torchrun(request: Mapping[str, Any], dist: DistOptions) -> Outcome:
     """Start torchrun with the workers and wait; forward SIGINT/SIGTERM to it."""
     with tempfile.TemporaryDirectory(prefix="exptool-") as tmp:
-        outcome_file = Path(tmp) / "outcome.json"
-        env = {**os.environ, SPEC_ENV: json.dumps(dict(request)), OUTCOME_ENV: str(outcome_file)}
+        env = {**os.environ, SPEC_ENV: json.dumps(dict(request)), OUTCOME_ENV: tmp}
         env.setdefault("OMP_NUM_THREADS", "1")
         cmd = [sys.executable, "-m", "torch.distributed.run", *dist.torchrun_args(), "-m", "exptool.launch"]
-        proc = subprocess.Popen(cmd, env=env)
+        proc = subprocess.Popen(cmd, env=env, stdout=_stdout_fd())
         signalled: list[int] = []
 
         def forward(signum: int, frame: Any) -> None:
@@ -471,20 +472,28 @@ def _run_torchrun(request: Mapping[str, Any], dist: DistOptions) -> Outcome:
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
-        result = _read_outcome(outcome_file)
-    if result is not None and result.get("status") in ("completed", "failed", "interrupted"):
-        status, error = result["status"], result.get("error")
-        if status == "completed" and rc != 0:
-            status, error = "failed", f"a worker failed (torchrun exit code {rc})"
-    elif signalled:
-        status, error = "interrupted", "interrupted"
+        results = {r: _read_outcome(Path(tmp) / f"outcome-{r}.json") for r in range(dist.nproc_per_node)}
+    main = results.get(0) or {}
+    failed = [r for r in results.values() if r and r.get("status") == "failed"]
+    if failed:
+        # The first rank that raised is the cause; the others were stopped by torchrun.
+        status, error = "failed", failed[0].get("error")
+    elif rc != 0 and not signalled:
+        status, error = "failed", f"a worker failed (torchrun exit code {rc}); see the messages above"
+    elif signalled or main.get("status") == "interrupted":
+        status, error = "interrupted", main.get("error") or "interrupted"
     else:
-        status, error = ("completed", None) if rc == 0 else ("failed", f"torchrun exit code {rc}")
-    if signalled and status != "failed":
-        status = "interrupted"
+        status, error = "completed", None
     code = {"completed": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(status, EXIT_FAILURE)
-    start = int(result.get("start_step", 0)) if result else 0
-    return Outcome(status, code, error if status != "completed" else None, start_step=start, world_size=dist.world_size)
+    return Outcome(status, code, error, start_step=int(main.get("start_step", 0)), world_size=dist.world_size)
+
+
+def _stdout_fd() -> int | None:
+    """The file descriptor behind ``sys.stdout`` (stderr's under ``redirect_stdout``), for the workers."""
+    try:
+        return sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _read_outcome(path: Path) -> dict[str, Any] | None:
@@ -499,12 +508,12 @@ def _worker_main() -> int:
     """Entry point of each torchrun worker: ``python -m exptool.launch`` with the spec in the env."""
     request = json.loads(os.environ[SPEC_ENV])
     outcome = execute(request)
-    rank = int(os.environ.get("RANK", 0))
-    target = os.environ.get(OUTCOME_ENV)
-    if rank == 0 and target:
+    folder = os.environ.get(OUTCOME_ENV)
+    if folder:
         from ._atomic import atomic_write_json  # noqa: PLC0415
 
-        atomic_write_json(target, asdict(outcome))
+        rank = int(os.environ.get("LOCAL_RANK", 0))
+        atomic_write_json(Path(folder) / f"outcome-{rank}.json", asdict(outcome), fsync=False)
     return outcome.exit_code
 
 

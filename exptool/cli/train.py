@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated, Any, Optional
 
@@ -148,7 +149,11 @@ def train(
         procs = f", {summary['world_size']} processes" if summary["world_size"] > 1 else ""
         info(f"Training {run_obj.id} with {spec.name!r} ({spec.source}): {how}, seed {summary['seed']}{procs}.")
 
-    outcome = launch_train(run_obj, spec, effective, seed=seed, resume=resume, clear=clear, dist=dist, on_start=banner)
+    # With --json, stdout carries only the JSON: whatever the trainer prints goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
+        outcome = launch_train(
+            run_obj, spec, effective, seed=seed, resume=resume, clear=clear, dist=dist, on_start=banner
+        )
     step, metrics = run_obj.last_metrics()
     if json_out:
         print_json(
@@ -181,7 +186,7 @@ def train(
     else:
         print_error(
             f"trainer {spec.name!r} failed: {outcome.error}",
-            f"Traceback in {run_obj.logs_dir / 'log.txt'} (exp logs shows the log).",
+            f"The traceback is in {run_obj.logs_dir / 'log.txt'}.",
         )
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code if outcome.exit_code != EXIT_INTERRUPTED else EXIT_INTERRUPTED)

@@ -82,14 +82,13 @@ def _evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
     return loss, acc
 
 
-def decision_boundary_png(model: Any, x: Any, y: Any, title: str) -> bytes:
-    """A PNG of the model's decision regions with the points on top (matplotlib, Agg backend)."""
-    import io  # noqa: PLC0415
-
+def decision_boundary_image(model: Any, x: Any, y: Any, title: str) -> Any:
+    """An RGB image (H x W x 3 uint8 array) of the model's decision regions with the points on top."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
     lo, hi = x.min(0).values - 0.15, x.max(0).values + 0.15
@@ -106,11 +105,10 @@ def decision_boundary_png(model: Any, x: Any, y: Any, title: str) -> bytes:
         ax.set_xticks([])
         ax.set_yticks([])
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     finally:
         plt.close(fig)
-    return buf.getvalue()
 
 
 def _console() -> Any:
@@ -232,15 +230,10 @@ def _progress(console: Any, total: int, done: int) -> Any:
 
 def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int, best: dict, seconds: float,
             console: Any) -> None:
-    from .._atomic import atomic_write_bytes  # noqa: PLC0415
-
     model = model.cpu()
     val_loss, val_acc = _evaluate(model, x_val, y_val)
-    png = decision_boundary_png(model, x_val, y_val, f"{ctx.experiment}/{ctx.run_name}: val acc {val_acc:.1%}")
-    image_path = ctx.visualizations_dir / "decision_boundary.png"
-    ctx.visualizations_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(image_path, png)
-    _log_image(ctx, png, step)
+    image = decision_boundary_image(model, x_val, y_val, f"{ctx.experiment}/{ctx.run_name}: val acc {val_acc:.1%}")
+    image_path = ctx.logger.log_image("decision_boundary", image, step)
     best_path = ctx.checkpoints.best_path
     ctx.logger.log_info(f"demo finished: step {step}, val_loss {val_loss:.4f}, val_acc {val_acc:.4f}")
     if console is None:
@@ -248,6 +241,8 @@ def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"demo run {ctx.experiment}/{ctx.run_name}", show_header=False, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row("epochs / steps", f"{epochs} / {step}")
     table.add_row("final val", f"loss {val_loss:.4f}, accuracy {val_acc:.1%}")
     if best.get("val_loss") is not None:
@@ -260,12 +255,5 @@ def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int
     console.print(table)
 
 
-def _log_image(ctx: Any, png: bytes, step: int) -> None:
-    """Send the image to the logger's writers (TensorBoard, W&B) as an HxWx3 uint8 array."""
-    import io  # noqa: PLC0415
 
-    import matplotlib.image as mpimg  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-
-    rgba = mpimg.imread(io.BytesIO(png), format="png")
-    ctx.logger.log_image("decision_boundary", (rgba[..., :3] * 255).astype(np.uint8), step)
+train.default_config = default_config  # type: ignore[attr-defined]  # read by `exp train` for --set
