@@ -102,7 +102,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 @pytest.mark.slow
-def test_completed_run_records_provenance(exp, tws):
+def test_completed_run_records_provenance_and_fresh_needs_clear(exp, tws):
     subprocess.run(["git", "init", "-q"], cwd=tws, check=True)
     subprocess.run(["git", "add", "tt.py"], cwd=tws, check=True)
     subprocess.run(
@@ -131,6 +131,16 @@ def test_completed_run_records_provenance(exp, tws):
     listed = json.loads(exp("ls", "e", "--json").stdout)
     assert listed["runs"][0]["status"] == "completed"
 
+    # a fresh start would clobber the checkpoints: refused unless --clear
+    res = exp("train", "--fresh")
+    assert res.returncode == 2 and "has checkpoints" in res.stderr and "--clear" in res.stderr
+    assert _steps(run_path) == [1, 2, 3, 4, 5, 6]
+    res = exp("train", "--fresh", "--clear", "--set", "steps=3")
+    assert res.returncode == 0, res.stderr
+    assert _steps(run_path) == [1, 2, 3]
+    rec = _record(run_path)
+    assert rec["resumed"] is False and rec["attempts"] == 2 and rec["git"]["dirty"] is True
+
 
 @pytest.mark.slow
 def test_resume_after_kill_continues_without_duplicates(exp, tws):
@@ -154,19 +164,6 @@ def test_resume_after_kill_continues_without_duplicates(exp, tws):
 
 
 @pytest.mark.slow
-def test_fresh_refuses_to_clobber_checkpoints_without_clear(exp, tws):
-    run_path = _run(exp, tws, "again", {"steps": 5})
-    assert exp("train", "--trainer", "tt:counting").returncode == 0
-    res = exp("train", "--fresh")
-    assert res.returncode == 2 and "has checkpoints" in res.stderr and "--clear" in res.stderr
-    assert _steps(run_path) == [1, 2, 3, 4, 5]
-    res = exp("train", "--fresh", "--clear", "--set", "steps=3")
-    assert res.returncode == 0, res.stderr
-    assert _steps(run_path) == [1, 2, 3]
-    assert _record(run_path)["resumed"] is False
-
-
-@pytest.mark.slow
 def test_failing_trainer_is_recorded_with_traceback(exp, tws):
     run_path = _run(exp, tws, "bad")
     res = exp("train", "--trainer", "tt:failing")
@@ -184,7 +181,8 @@ def test_failing_trainer_is_recorded_with_traceback(exp, tws):
 def test_missing_run_explains_and_create_makes_it(exp, tws):
     res = exp("train", "-e", "e", "-r", "nothere", "--trainer", "tt:failing")
     assert res.returncode == 2 and "does not exist" in res.stderr and "init-run" in res.stderr
-    res = exp("train", "-e", "e", "-r", "made", "--create", "--trainer", "tt:counting", "--set", "+steps=2")
+    res = exp("train", "-e", "e", "-r", "made", "--create", "--trainer", "tt:counting", "--set", "+steps=2",
+              "--set", "+logging.writers=[csv]")
     assert res.returncode == 0, res.stderr
     assert _steps(tws / "experiments" / "e" / "made") == [1, 2]
 
