@@ -14,8 +14,8 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ._atomic import atomic_write_json
 
@@ -29,6 +29,10 @@ def state_dir() -> Path:
     override = os.environ.get("EXPTOOL_STATE_DIR")
     if override:
         return Path(override).expanduser()
+    if sys.platform.startswith("linux"):
+        # platformdirs' answer on Linux, computed here: importing it costs milliseconds on every command.
+        xdg = os.environ.get("XDG_STATE_HOME", "")
+        return Path(xdg if os.path.isabs(xdg) else os.path.expanduser("~/.local/state")) / "exptool"
     import platformdirs  # noqa: PLC0415
 
     return Path(platformdirs.user_state_dir("exptool", appauthor=False))
@@ -38,8 +42,7 @@ def state_path() -> Path:
     return state_dir() / STATE_FILE
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A value and where it came from: "flag", "environment (NAME)", "state file" or None."""
 
     value: str | None

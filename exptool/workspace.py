@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -95,11 +94,51 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"_unreadable": True}
 
 
-@dataclass(frozen=True)
-class Workspace:
+class _Value:
+    """An immutable value object: equality, hash and repr from ``__slots__``.
+
+    A hand-written stand-in for ``@dataclass(frozen=True)``, whose generated methods cost several
+    milliseconds at import; this module is on every ``exp`` command's start-up path.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *values: object) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.__class__.__name__, *self._fields()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{self.__class__.__name__}({inner})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{self.__class__.__name__} is immutable")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return (self.__class__, self._fields())
+
+
+class Workspace(_Value):
     """A project folder holding ``config/``, ``data/`` and ``experiments/``."""
 
+    __slots__ = ("root",)
     root: Path
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
 
     @classmethod
     def find(cls, start: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Workspace:
@@ -195,12 +234,15 @@ def _subdir_names(path: Path) -> list[str]:
         return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
 
 
-@dataclass(frozen=True)
-class Experiment:
+class Experiment(_Value):
     """``experiments/<name>/``: a folder of runs."""
 
+    __slots__ = ("workspace", "name")
     workspace: Workspace
     name: str
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        super().__init__(workspace, name)
 
     @property
     def path(self) -> Path:
@@ -236,12 +278,15 @@ class Experiment:
         return self
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(_Value):
     """``experiments/<exp>/<run>/``: one training run's folders, config and record."""
 
+    __slots__ = ("experiment", "name")
     experiment: Experiment
     name: str
+
+    def __init__(self, experiment: Experiment, name: str) -> None:
+        super().__init__(experiment, name)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> Run:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,19 @@ def test_round_trip_and_separate_workspaces(tmp_path):
     assert state.save_state(a, run=None) == {"experiment": "ea"}
     assert state.load_state(b) == {"experiment": "eb"}
     assert state.load_state(tmp_path / "never") == {}
+
+
+@pytest.mark.parametrize("xdg", [None, "", "relative/dir", "ABS"])
+def test_state_dir_agrees_with_platformdirs(monkeypatch, tmp_path, xdg):
+    import platformdirs
+
+    monkeypatch.delenv("EXPTOOL_STATE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if xdg is None:
+        monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg") if xdg == "ABS" else xdg)
+    assert state.state_dir() == Path(platformdirs.user_state_dir("exptool", appauthor=False))
 
 
 def test_state_dir_honours_env(tmp_path, monkeypatch):
