@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pickle
 import re
@@ -140,6 +141,11 @@ class HostStaging:
             if src.device.type == "cuda":
                 used_cuda.append(True)
                 buf.copy_(src, non_blocking=True)
+            elif src.numel() == 0:
+                pass
+            elif src.device.type == "cpu" and src.is_contiguous() and buf.is_contiguous() and not src.is_conj():
+                # A plain memcpy: torch's parallel copy_ is several times slower on a busy machine.
+                ctypes.memmove(buf.data_ptr(), src.data_ptr(), src.numel() * src.element_size())
             else:
                 buf.copy_(src)
             return buf
