@@ -1,0 +1,70 @@
+"""Finish live loggers at interpreter exit and on SIGTERM, then let the previous SIGTERM handler act."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+_live: dict[int, Any] = {}  # id -> logger; strong references keep unfinished loggers flushable
+_lock = threading.Lock()
+_installed = False
+_previous_sigterm: Any = None
+
+
+def track(logger: Any) -> None:
+    """Finish ``logger`` at exit or on SIGTERM unless it is finished before."""
+    with _lock:
+        _live[id(logger)] = logger
+    _install()
+
+
+def untrack(logger: Any) -> None:
+    with _lock:
+        _live.pop(id(logger), None)
+
+
+def finish_all(reason: str) -> None:
+    """Finish every live logger; errors become warnings so every logger gets its turn."""
+    with _lock:
+        loggers = list(_live.values())
+    for logger in reversed(loggers):
+        try:
+            logger.finish(reason=reason)
+        except Exception as exc:  # noqa: BLE001 - shutting down: report, keep going
+            print(f"warning: could not finish logger: {exc}", file=sys.stderr)
+
+
+def _at_exit() -> None:
+    finish_all("interpreter exit")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    finish_all("SIGTERM")
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+    elif previous != signal.SIG_IGN:
+        # Die of SIGTERM as the default handler would, so parents see the usual status.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install() -> None:
+    global _installed, _previous_sigterm
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    atexit.register(_at_exit)
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread; atexit still covers us
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        return
+    _previous_sigterm = previous

@@ -1,0 +1,485 @@
+"""The Logger: one object a training loop talks to, fanning out to CSV, TensorBoard, W&B and more.
+
+Only rank 0 of a multi-process job writes (other ranks' calls do nothing) unless a writer sets
+``all_ranks``. Metric values are converted once per ``log`` call (tensors in one batch per device)
+and handed to every writer; a writer that fails is reported once and dropped, the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_write_bytes, atomic_write_text
+from ..errors import ExptoolError, NoCurrentRunError, UsageError, WorkFailedError
+from . import _shutdown
+from ._values import check_name, to_floats, to_step
+from .registry import canonical_name, get_factory
+from .textlog import TextLog, check_level
+from .writers.base import Writer
+
+_current: Logger | None = None
+_null: Logger | None = None
+
+
+def detect_rank() -> int:
+    """This process's rank: torch.distributed when initialised, else ``RANK`` (torchrun), else 0."""
+    dist = sys.modules.get("torch.distributed")
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            return int(dist.get_rank())
+    except Exception:  # noqa: BLE001 - a half-initialised process group: fall back to the env
+        pass
+    try:
+        return int(os.environ.get("RANK", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _resolve_run(exp_name: str | None, run_name: str | None, root: str | os.PathLike | None) -> Any:
+    from .. import state  # noqa: PLC0415
+    from ..workspace import Workspace  # noqa: PLC0415
+
+    ws = Workspace.find(root=root)
+    exp, rn = state.resolve_current(ws.root, exp_name, run_name)
+    if not exp.value or not rn.value:
+        raise NoCurrentRunError(
+            "Logger needs an experiment and a run, and none is current.",
+            hint="Use Logger('exp', 'run'), Logger.for_run(path), or make one current with: exp set EXP RUN",
+        )
+    return ws.run(exp.value, rn.value)
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    if isinstance(config, Mapping):
+        return dict(config)
+    if hasattr(config, "to_dict"):
+        return dict(config.to_dict())
+    import dataclasses  # noqa: PLC0415
+
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if hasattr(config, "__dict__"):  # argparse.Namespace and similar
+        return dict(vars(config))
+    raise UsageError(f"log_config needs a mapping, dataclass or namespace, not {type(config).__name__}.")
+
+
+class Logger:
+    """Log metrics, images, histograms, configs and text for one run.
+
+    Args:
+        exp_name: experiment name (default: the current experiment, as ``exp`` resolves it).
+        run_name: run name (default: the current run).
+        run: an :class:`exptool.workspace.Run` (or a run folder path) instead of names.
+        rank: process rank (default: detected; only rank 0 writes).
+        resume_step: training restarts after this step: rows and points logged before for later
+            steps are dropped, so no step appears twice.
+        root: workspace root (default: found like the ``exp`` command finds it).
+        echo: print ``log_info`` messages to the console as well.
+        make_current: make this the logger :func:`get_logger` returns.
+
+    Example::
+
+        with Logger("mnist", "baseline") as logger:
+            logger.initialize("csv", "tensorboard")
+            logger.log({"loss": loss, "acc": acc}, step)
+    """
+
+    def __init__(
+        self,
+        exp_name: str | None = None,
+        run_name: str | None = None,
+        *,
+        run: Any = None,
+        rank: int | None = None,
+        resume_step: int | None = None,
+        root: str | os.PathLike | None = None,
+        echo: bool = True,
+        make_current: bool = True,
+    ):
+        if run is None:
+            run = _resolve_run(exp_name, run_name, root)
+        elif isinstance(run, (str, os.PathLike)):
+            from ..workspace import Run  # noqa: PLC0415
+
+            run = Run.from_path(run)
+        self.run = run.require()
+        self.rank = detect_rank() if rank is None else int(rank)
+        self.echo = echo
+        self._resume_step = None if resume_step is None else to_step(resume_step)
+        self._step: int | None = self._resume_step
+        self._writers: dict[str, Writer] = {}
+        self._fanout: tuple[Writer, ...] = ()
+        self._checked: set[tuple[str, ...]] = set()
+        self._lock = threading.RLock()
+        self._finished = False
+        self._warned_finished = False
+        self._text = TextLog(self.run.logs_dir / "log.txt") if self.is_main else None
+        _shutdown.track(self)
+        if make_current:
+            set_logger(self)
+
+    @classmethod
+    def for_run(cls, path: str | os.PathLike, **kwargs: Any) -> Logger:
+        """A logger for the run whose folder is ``path`` (``.../experiments/<exp>/<run>``)."""
+        return cls(run=path, **kwargs)
+
+    @classmethod
+    def _placeholder(cls) -> Logger:
+        """A logger with no run: every call does nothing (``log_info`` still prints)."""
+        self = cls.__new__(cls)
+        self.run = None
+        self.rank = 0
+        self.echo = True
+        self._resume_step = self._step = None
+        self._writers, self._fanout, self._checked = {}, (), set()
+        self._lock = threading.RLock()
+        self._finished = self._warned_finished = False
+        self._text = None
+        return self
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process whose files are written."""
+        return self.rank == 0
+
+    @property
+    def step(self) -> int | None:
+        """The last step logged (or resumed from); None before the first."""
+        return self._step
+
+    @property
+    def writers(self) -> dict[str, Writer]:
+        """The active writers by name."""
+        return dict(self._writers)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def __repr__(self) -> str:
+        where = self.run.id if self.run is not None else "no run"
+        return f"<Logger {where} rank={self.rank} writers={list(self._writers)}>"
+
+    # -- writers ----------------------------------------------------------------------------
+    def add_writer(self, writer: str | Writer, **options: Any) -> Writer | None:
+        """Start a writer by registered name (with ``options`` for its factory) or add an instance.
+
+        Returns the writer, or None on ranks where it does not run. Adding a name twice returns
+        the existing writer.
+        """
+        if self.run is None:
+            return None
+        if isinstance(writer, str):
+            name = canonical_name(writer)
+            if name in self._writers:
+                return self._writers[name]
+            factory = get_factory(name)
+            if not self.is_main and not getattr(factory, "all_ranks", False):
+                return None
+            try:
+                instance = factory(run=self.run, resume_step=self._resume_step, **options)
+            except ExptoolError:
+                raise
+            except OSError as exc:
+                raise WorkFailedError(f"Cannot start the {name} writer: {exc}") from exc
+        else:
+            instance = writer
+            if not self.is_main and not getattr(instance, "all_ranks", False):
+                return None
+            name = getattr(instance, "name", type(instance).__name__.lower())
+            base, n = name, 2
+            while name in self._writers:
+                name, n = f"{base}{n}", n + 1
+        with self._lock:
+            self._writers[name] = instance
+            self._fanout = tuple(self._writers.values())
+        if self._text is not None:
+            self._text.write(f"{name} writer started for run {self.run.id}", "info")
+        return instance
+
+    def initialize(self, *names: str | Iterable[str], **options: Mapping[str, Any]) -> Logger:
+        """Start several writers: ``initialize("csv", "tensorboard", wandb={"project": "p"})``.
+
+        Writers named only in ``options`` are started too. Returns the logger, for chaining.
+        """
+        flat: list[str] = []
+        for item in names:
+            flat.extend([item] if isinstance(item, str) else list(item))
+        flat += [n for n in options if n not in flat]
+        for name in flat:
+            self.add_writer(name, **dict(options.get(name) or {}))
+        return self
+
+    def initialize_csv(self, **options: Any) -> Writer | None:
+        """Write metrics to ``logs/metrics.csv``."""
+        return self.add_writer("csv", **options)
+
+    def initialize_tensorboard(self, **options: Any) -> Writer | None:
+        """Write TensorBoard event files to ``logs/``."""
+        return self.add_writer("tensorboard", **options)
+
+    def initialize_wandb(self, project: str | None = None, **kwargs: Any) -> Writer | None:
+        """Log to W&B (offline when there are no credentials); ``kwargs`` go to ``wandb.init``."""
+        return self.add_writer("wandb", project=project, **kwargs)
+
+    def _writer_failed(self, writer: Writer, what: str, exc: BaseException) -> None:
+        with self._lock:
+            names = [n for n, w in self._writers.items() if w is writer]
+            for n in names:
+                del self._writers[n]
+            self._fanout = tuple(self._writers.values())
+        label = names[0] if names else getattr(writer, "name", "writer")
+        message = f"{label} writer stopped: {what} failed ({exc.__class__.__name__}: {exc}); other writers continue."
+        print(f"warning: {message}", file=sys.stderr)
+        if self._text is not None:
+            self._text.write(message, "error")
+        try:
+            writer.close()
+        except Exception:  # noqa: BLE001 - it already failed; closing is best effort
+            pass
+
+    def _each(self, what: str, call: Any) -> None:
+        for writer in self._fanout:
+            try:
+                call(writer)
+            except Exception as exc:  # noqa: BLE001 - one writer must not stop training or the others
+                self._writer_failed(writer, what, exc)
+
+    def _usable(self) -> bool:
+        if self._finished:
+            if not self._warned_finished:
+                self._warned_finished = True
+                print("warning: this logger is finished; further logging is ignored.", file=sys.stderr)
+            return False
+        return True
+
+    def _next_step(self, step: Any) -> int:
+        if step is not None:
+            return to_step(step)
+        return 0 if self._step is None else self._step
+
+    # -- logging ------------------------------------------------------------------------------
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log scalar metrics for ``step`` (default: the step after the last one logged).
+
+        Values may be Python numbers, numpy scalars or one-element tensors (any device; all tensors
+        of one call are copied to the host together).
+
+        Raises:
+            UsageError: a value that is not a number, a bad metric name or a bad step.
+        """
+        if not self._fanout or not self._usable():
+            return
+        values = to_floats(metrics)
+        keys = tuple(values)
+        if keys not in self._checked:
+            for name in keys:
+                check_name(name)
+            self._checked.add(keys)
+        with self._lock:
+            if step is None:
+                step = 0 if self._step is None else self._step + 1
+            elif type(step) is not int or step < 0:
+                step = to_step(step)
+            self._step = step
+            wall_time = time.time()
+            for writer in self._fanout:
+                try:
+                    writer.log_metrics(step, values, wall_time)
+                except Exception as exc:  # noqa: BLE001
+                    self._writer_failed(writer, "log", exc)
+
+    def log_image(self, name: str, image: Any, step: int | None = None) -> Path | None:
+        """Save ``image`` as ``visualizations/<name>_step<step>.png`` and send it to the writers.
+
+        ``image``: numpy array, tensor or PIL image; HW, HWC, CHW or a batch (BHWC/BCHW, tiled
+        into a grid); float in 0..1 or uint8. ``step`` defaults to the last step logged.
+        Returns the PNG's path (None on ranks that do not write).
+        """
+        from .images import image_filename, prepare_image  # noqa: PLC0415
+
+        if self.run is None or not self._usable() or not (self.is_main or self._fanout):
+            return None
+        step = self._next_step(step)
+        data = prepare_image(image, name)
+        tag = name[:-4] if name.lower().endswith(".png") else name
+        path = None
+        if self.is_main:
+            path = self.run.visualizations_dir / image_filename(name, step)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, data.png, fsync=False)
+        with self._lock:
+            self._each("log_image", lambda w: w.log_image(tag, data, step))
+        return path
+
+    def log_histogram(self, name: str, values: Any, step: int | None = None, bins: int = 64) -> None:
+        """Log the distribution of ``values`` (array or tensor; non-finite values are left out)."""
+        if not self._fanout or not self._usable():
+            return
+        import numpy as np  # noqa: PLC0415
+
+        if hasattr(values, "detach"):
+            values = values.detach().cpu().double().numpy()
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        arr = arr[np.isfinite(arr)]
+        if arr.size == 0:
+            raise UsageError(f"Histogram {name!r} has no finite values.")
+        counts, edges = np.histogram(arr, bins=bins)
+        step = self._next_step(step)
+        with self._lock:
+            self._each("log_histogram", lambda w: w.log_histogram(name, arr, step, counts, edges))
+
+    def log_config(self, config: Any) -> None:
+        """Record the run's configuration: the text log, TensorBoard text/hparams and W&B config."""
+        if self.run is None or not self._usable():
+            return
+        data = _config_dict(config)
+        if self._text is not None:
+            self._text.write("config: " + json.dumps(data, default=str, sort_keys=False), "info")
+        with self._lock:
+            self._each("log_config", lambda w: w.log_config(data))
+
+    def log_text(self, tag: str, text: str, step: int | None = None) -> None:
+        """Send a piece of text to the writers that show text (TensorBoard, W&B summary)."""
+        if not self._fanout or not self._usable():
+            return
+        step = self._next_step(step)
+        with self._lock:
+            self._each("log_text", lambda w: w.log_text(tag, text, step))
+
+    def log_architecture(self, model: Any) -> str:
+        """Write ``logs/architecture.txt`` (parameter counts and module tree) and return its text."""
+        from .architecture import describe  # noqa: PLC0415
+
+        text = describe(model)
+        if self.run is None or not self._usable() or not self.is_main:
+            return text
+        self.run.logs_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run.logs_dir / "architecture.txt", text)
+        self._text.write(text.split("\n", 2)[1] + " (see logs/architecture.txt)", "info")
+        self.log_text("architecture", "\n".join("    " + line for line in text.splitlines()), 0)
+        return text
+
+    def log_git_hash(self) -> str | None:
+        """Record the workspace's git commit (``<hash>`` plus ``-dirty`` with uncommitted changes).
+
+        Returns it, or None when the workspace is not in a git repository.
+        """
+        root = self.run.workspace.root if self.run is not None else Path.cwd()
+        git_hash = _git_hash(root)
+        if self.run is None or not self._usable():
+            return git_hash
+        if git_hash is None:
+            self.log_info(f"{root} is not in a git repository (or git is missing); no commit recorded.", "warning")
+            return None
+        if self._text is not None:
+            self._text.write(f"git commit: {git_hash}", "info")
+        self.log_text("git_hash", git_hash, 0)
+        return git_hash
+
+    def log_info(self, message: Any, level: str = "info") -> None:
+        """Append a timestamped line to ``logs/log.txt`` (and print it unless ``echo`` is off).
+
+        ``level``: debug, info, warning, error or critical. Debug lines are not printed.
+        """
+        level = check_level(level)
+        if not self.is_main:
+            return
+        if self._text is not None and not self._finished:
+            self._text.write(str(message), level)
+        if self.echo and level != "debug":
+            if level == "info":
+                print(message, flush=True)
+            else:
+                print(f"{level}: {message}", file=sys.stderr, flush=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def resume(self, step: int) -> None:
+        """Continue after ``step``: forget rows/points logged earlier for later steps."""
+        step = to_step(step)
+        with self._lock:
+            self._resume_step = self._step = step
+            self._each("resume", lambda w: w.resume(step))
+        if self._text is not None:
+            self._text.write(f"resumed after step {step}", "info")
+
+    def flush(self) -> None:
+        """Hand everything buffered by every writer to the operating system."""
+        with self._lock:
+            self._each("flush", lambda w: w.flush())
+
+    def finish(self, reason: str | None = None) -> None:
+        """Flush and close every writer. Safe to call twice; runs by itself at exit and on SIGTERM."""
+        global _current
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            writers = list(self._writers.items())
+        for name, writer in writers:
+            try:
+                writer.close()
+            except Exception as exc:  # noqa: BLE001 - close the others anyway
+                print(f"warning: closing the {name} writer failed: {exc}", file=sys.stderr)
+        if self._text is not None:
+            if writers:
+                self._text.write("logger finished" + (f" ({reason})" if reason else ""), "info")
+            self._text.close()
+        _shutdown.untrack(self)
+        if _current is self:
+            _current = None
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is not None and self._text is not None and not self._finished:
+            self._text.write(f"stopped by {exc_type.__name__}: {exc}", "error")
+        self.finish()
+
+
+def _git_hash(root: Path) -> str | None:
+    import subprocess  # noqa: PLC0415
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    suffix = "-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+    return head.stdout.strip() + suffix
+
+
+def get_logger() -> Logger:
+    """The current logger (the template's ``LOGGER``): the last one created or set.
+
+    Without one, a placeholder whose calls do nothing is returned, so library code may log
+    unconditionally.
+    """
+    global _null
+    if _current is not None:
+        return _current
+    if _null is None:
+        _null = Logger._placeholder()
+    return _null
+
+
+def set_logger(logger: Logger | None) -> None:
+    """Make ``logger`` the one :func:`get_logger` returns (None clears it)."""
+    global _current
+    _current = logger

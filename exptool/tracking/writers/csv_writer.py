@@ -1,0 +1,204 @@
+"""CSV writer: the run's ``logs/metrics.csv`` in the wide format of :mod:`exptool.metrics_file`.
+
+Every ``log_metrics`` call leaves its row in the operating system's hands (one ``write`` and flush),
+so a killed process loses nothing already logged. Two calls for the same step with different
+metrics share one row: the last row is rewritten in place (it only grows, so a crash in between
+leaves either the old or the new row). A metric seen for the first time adds a column: the file is
+rewritten once, atomically (temp file + ``os.replace``), with older rows padded with empty cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..._atomic import atomic_write_bytes
+from ...metrics_file import RESERVED_COLUMNS
+from .base import Writer
+
+_HEADER_PREFIX = list(RESERVED_COLUMNS)
+
+
+def _header_line(columns: list[str]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(_HEADER_PREFIX + columns)
+    return buf.getvalue().encode("utf-8")
+
+
+def _row_step(line: bytes) -> int | None:
+    try:
+        return int(float(line.split(b",", 1)[0]))
+    except ValueError:
+        return None
+
+
+class CsvWriter(Writer):
+    """Write metrics to ``run.metrics_path`` (or ``path``) as a wide CSV.
+
+    Args:
+        run: the run whose ``logs/metrics.csv`` to write.
+        resume_step: drop rows for steps after this one before appending.
+        path: write here instead (tests, custom layouts).
+    """
+
+    name = "csv"
+
+    def __init__(self, run: Any = None, resume_step: int | None = None, path: str | os.PathLike | None = None):
+        if path is None and run is None:
+            raise TypeError("CsvWriter needs a run or a path")
+        self.path = Path(path) if path is not None else Path(run.metrics_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.rewrites = 0  # whole-file rewrites so far (new columns, resume): tests and benchmarks read it
+        self._columns: list[str] = []
+        self._index: dict[str, int] = {}
+        self._formats: dict[tuple[str, ...], str | None] = {}
+        self._last: tuple[int, float, dict[str, float], int] | None = None  # step, time, values, offset
+        self._fh: Any = None
+        self._size = 0
+        self._load(resume_step)
+
+    # -- opening and rewriting -------------------------------------------------------------
+    def _load(self, resume_step: int | None) -> None:
+        """Adopt an existing file's columns, repair a cut-off last line, apply ``resume_step``."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        if not data:
+            self._reopen(new=True)
+            return
+        first, _, rest = data.partition(b"\n")
+        try:
+            header = next(csv.reader(io.StringIO(first.decode("utf-8"))), [])
+        except (UnicodeDecodeError, csv.Error):
+            header = []
+        if header[:2] != _HEADER_PREFIX:
+            backup = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+            os.replace(self.path, backup)
+            print(f"warning: {self.path} was not an exptool metrics file; moved it to {backup.name}", file=sys.stderr)
+            self._reopen(new=True)
+            return
+        self._set_columns(header[2:])
+        lines = rest.split(b"\n")
+        cut = bool(lines and lines[-1])  # a row without its newline: cut short by a crash
+        lines = [ln for ln in lines[:-1] if ln]
+        kept = lines if resume_step is None else [ln for ln in lines if (_row_step(ln) or 0) <= resume_step]
+        if cut or len(kept) != len(lines):
+            self._rewrite(kept)
+        else:
+            self._reopen()
+
+    def _set_columns(self, columns: list[str]) -> None:
+        self._columns = list(columns)
+        self._index = {name: i for i, name in enumerate(self._columns)}
+        self._formats.clear()
+
+    def _reopen(self, new: bool = False) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if new:
+            self._fh = open(self.path, "w+b")  # noqa: SIM115 - held open for the writer's lifetime
+            self._fh.write(_header_line(self._columns))
+            self._fh.flush()
+        else:
+            self._fh = open(self.path, "r+b")  # noqa: SIM115
+        self._size = self._fh.seek(0, os.SEEK_END)
+
+    def _read_rows(self) -> list[bytes]:
+        self._fh.flush()
+        data = self.path.read_bytes()
+        return [ln for ln in data.partition(b"\n")[2].split(b"\n") if ln]
+
+    def _rewrite(self, rows: list[bytes]) -> None:
+        """Replace the file atomically with the current header and ``rows`` padded to its width."""
+        width = len(self._columns) + 2
+        out = [_header_line(self._columns)]
+        for row in rows:
+            cells = row.count(b",") + 1  # rows hold numbers only, so commas are cell separators
+            out.append(row + b"," * max(0, width - cells) + b"\n")
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        atomic_write_bytes(self.path, b"".join(out))
+        self.rewrites += 1
+        self._reopen()
+        if self._last is not None:
+            step, wall_time, values, _ = self._last
+            self._last = (step, wall_time, values, self._size - len(out[-1]))
+
+    def _add_columns(self, names: list[str]) -> None:
+        rows = self._read_rows()
+        self._set_columns(self._columns + names)
+        self._rewrite(rows)
+
+    # -- rows --------------------------------------------------------------------------------
+    def _format_for(self, keys: tuple[str, ...]) -> str | None:
+        """A %-format for rows holding exactly ``keys`` in column order (None: keys out of order)."""
+        positions = [self._index[k] for k in keys]
+        if any(b <= a for a, b in zip(positions, positions[1:], strict=False)):
+            fmt = None
+        else:
+            cells = ["%d", "%r"] + [""] * len(self._columns)
+            for p in positions:
+                cells[p + 2] = "%r"
+            fmt = ",".join(cells) + "\n"
+        self._formats[keys] = fmt
+        return fmt
+
+    def _line(self, step: int, wall_time: float, metrics: Mapping[str, float]) -> bytes:
+        keys = tuple(metrics)
+        fmt = self._formats[keys] if keys in self._formats else self._format_for(keys)
+        if fmt is not None:
+            return (fmt % (step, wall_time, *metrics.values())).encode()
+        cells = [""] * len(self._columns)
+        for name, value in metrics.items():
+            cells[self._index[name]] = repr(value)
+        return f"{step},{wall_time!r},{','.join(cells)}\n".encode()
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
+        index = self._index
+        new = [name for name in metrics if name not in index]
+        if new:
+            self._add_columns(new)
+        last = self._last
+        if last is not None and last[0] == step and last[2].keys().isdisjoint(metrics):
+            merged = {**last[2], **metrics}
+            line = self._line(step, last[1], merged)
+            self._fh.seek(last[3])
+            self._fh.write(line)
+            self._size = last[3] + len(line)
+            self._last = (step, last[1], merged, last[3])
+        else:
+            line = self._line(step, wall_time, metrics)
+            self._fh.write(line)
+            self._last = (step, wall_time, metrics, self._size)
+            self._size += len(line)
+        self._fh.flush()
+
+    def resume(self, step: int) -> None:
+        rows = self._read_rows()
+        kept = [ln for ln in rows if (_row_step(ln) or 0) <= step]
+        self._last = None
+        if len(kept) != len(rows):
+            self._rewrite(kept)
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is None:
+            return
+        self._fh.flush()
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError:
+            pass
+        self._fh.close()
+        self._fh = None

@@ -1,0 +1,159 @@
+"""TensorBoard writer: event files directly in the run's ``logs/`` folder.
+
+All scalars of one ``log`` call go into one event (TensorBoard's reader splits them by tag), encoded
+by hand and flushed to the operating system at once, so nothing logged is lost if the process is
+killed and the training thread pays a few microseconds per step. Resuming writes a new event file
+that starts with TensorBoard's restart marker (``SessionLog.START`` at the first new step), which
+makes TensorBoard drop the older points from that step on: no duplicated points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._events import event_file_name, frame, scalar_event, scalar_value_prefix
+from .base import Writer
+
+
+class TensorBoardWriter(Writer):
+    """Write scalars, images, histograms, text and hparams to TensorBoard event files.
+
+    Args:
+        run: the run whose ``logs/`` folder receives the event files.
+        resume_step: hide points logged earlier for steps after this one.
+        log_dir: write here instead of ``run.logs_dir``.
+    """
+
+    name = "tensorboard"
+
+    def __init__(self, run: Any = None, resume_step: int | None = None, log_dir: str | os.PathLike | None = None):
+        if log_dir is None and run is None:
+            raise TypeError("TensorBoardWriter needs a run or a log_dir")
+        self.log_dir = Path(log_dir) if log_dir is not None else Path(run.logs_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.path: Path | None = None
+        self._fh: Any = None
+        self._prefixes: dict[str, bytes] = {}
+        self._layouts: dict[tuple[str, ...], list[bytes]] = {}
+        self._open(None if resume_step is None else resume_step + 1)
+
+    def _open(self, purge_step: int | None) -> None:
+        from tensorboard.compat.proto import event_pb2  # noqa: PLC0415
+
+        if self._fh is not None:
+            self.close()
+        self.path = event_file_name(self.log_dir)
+        self._fh = open(self.path, "xb")  # noqa: SIM115 - held open for the writer's lifetime
+        now = time.time()
+        step = purge_step or 0
+        records = [frame(event_pb2.Event(wall_time=now, step=step, file_version="brain.Event:2").SerializeToString())]
+        if purge_step is not None:
+            start = event_pb2.Event(wall_time=now, step=purge_step, session_log=event_pb2.SessionLog(status=1))
+            records.append(frame(start.SerializeToString()))
+        self._fh.write(b"".join(records))
+        self._fh.flush()
+
+    def _write_summary(self, step: int, values: list[Any], wall_time: float | None = None) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: PLC0415
+
+        event = event_pb2.Event(
+            wall_time=time.time() if wall_time is None else wall_time,
+            step=step,
+            summary=summary_pb2.Summary(value=values),
+        )
+        self._fh.write(frame(event.SerializeToString()))
+        self._fh.flush()
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
+        keys = tuple(metrics)
+        layout = self._layouts.get(keys)
+        if layout is None:
+            for tag in keys:
+                if tag not in self._prefixes:
+                    self._prefixes[tag] = scalar_value_prefix(tag)
+            layout = self._layouts[keys] = [self._prefixes[tag] for tag in keys]
+        self._fh.write(scalar_event(step, wall_time, layout, metrics.values()))
+        self._fh.flush()
+
+    def log_image(self, tag: str, image: Any, step: int) -> None:
+        from tensorboard.compat.proto import summary_pb2  # noqa: PLC0415
+
+        img = summary_pb2.Summary.Image(
+            height=image.height, width=image.width, colorspace=image.channels, encoded_image_string=image.png
+        )
+        self._write_summary(step, [summary_pb2.Summary.Value(tag=tag, image=img)])
+
+    def log_histogram(
+        self, tag: str, values: Any, step: int, counts: Sequence[float], edges: Sequence[float]
+    ) -> None:
+        from tensorboard.compat.proto import summary_pb2  # noqa: PLC0415
+
+        histo = summary_pb2.HistogramProto(
+            min=float(values.min()),
+            max=float(values.max()),
+            num=float(values.size),
+            sum=float(values.sum()),
+            sum_squares=float((values * values).sum()),
+            bucket_limit=[float(e) for e in edges[1:]],
+            bucket=[float(c) for c in counts],
+        )
+        self._write_summary(step, [summary_pb2.Summary.Value(tag=tag, histo=histo)])
+
+    def log_text(self, tag: str, text: str, step: int) -> None:
+        from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: PLC0415
+
+        metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text"))
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            string_val=[text.encode("utf-8")],
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+        )
+        self._write_summary(step, [summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)])
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        body = json.dumps(config, indent=2, default=str)
+        self.log_text("config", "\n".join("    " + line for line in body.splitlines()), 0)
+        hparams = _flatten(config)
+        if not hparams:
+            return
+        from tensorboard.plugins.hparams.summary_v2 import hparams_pb  # noqa: PLC0415 - slow import, once
+
+        summary = hparams_pb(hparams)
+        self._write_summary(0, list(summary.value))
+
+    def resume(self, step: int) -> None:
+        self._open(step + 1)
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is None:
+            return
+        self._fh.flush()
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError:
+            pass
+        self._fh.close()
+        self._fh = None
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
+    """Nested config -> flat ``{"a.b": value}`` with the value types the hparams plugin accepts."""
+    flat: dict[str, bool | int | float | str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+        else:
+            flat[name] = json.dumps(value, default=str)
+    return flat
