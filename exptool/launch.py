@@ -24,11 +24,11 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AlreadyExistsError, UsageError
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AlreadyExistsError, ExptoolError, UsageError
 from .locking import RunLock
 from .trainers import TrainerSpec, load_trainer
 from .workspace import RUN_SUBDIRS, Run, Workspace, now_iso
@@ -76,7 +76,7 @@ class Outcome:
     start_step: int = 0
     seed: int | None = None
     world_size: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+    in_trainer: bool = True  # False: exptool could not prepare the run (bad writer, device, ...)
 
 
 def has_checkpoints(run: Run) -> bool:
@@ -321,6 +321,7 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
     logger = None
     status, code, error = "completed", EXIT_OK, None
     restore = None
+    in_trainer = setup_error = False
     try:
         if distributed:
             _init_process_group(local_rank)
@@ -345,6 +346,7 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
             trainer_name=spec.name,
         )
         restore = _install_signal_handlers(ctx)
+        in_trainer = True
         fn(ctx)
         if ctx._stop_requested:
             status, code, error = "interrupted", EXIT_INTERRUPTED, "stopped by SIGTERM"
@@ -353,6 +355,9 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
     except BaseException as exc:  # noqa: BLE001 - a trainer may raise anything, SystemExit included
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             status, code, error = "completed", EXIT_OK, None
+        elif isinstance(exc, ExptoolError) and not in_trainer:  # bad settings: say so, no traceback
+            status, code, error = "failed", exc.exit_code, exc.message
+            setup_error = True
         else:
             status, code = "failed", EXIT_FAILURE
             error = f"{exc.__class__.__name__}: {exc}".strip().rstrip(":")
@@ -368,7 +373,7 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
         if distributed:
             _destroy_process_group()
     start = ctx.start_step if ctx is not None else 0
-    return Outcome(status, code, error, start_step=start, world_size=world_size)
+    return Outcome(status, code, error, start_step=start, world_size=world_size, in_trainer=not setup_error)
 
 
 def _device(pick_device: Callable[..., Any], config: Mapping[str, Any], local_rank: int | None) -> Any:
@@ -485,7 +490,11 @@ def _run_torchrun(request: Mapping[str, Any], dist: DistOptions) -> Outcome:
     else:
         status, error = "completed", None
     code = {"completed": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(status, EXIT_FAILURE)
-    return Outcome(status, code, error, start_step=int(main.get("start_step", 0)), world_size=dist.world_size)
+    in_trainer = bool(failed[0].get("in_trainer", True)) if failed else True
+    return Outcome(
+        status, code, error, start_step=int(main.get("start_step", 0)), world_size=dist.world_size,
+        in_trainer=in_trainer,
+    )
 
 
 def _stdout_fd() -> int | None:

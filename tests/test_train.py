@@ -175,6 +175,10 @@ def test_failing_trainer_is_recorded_with_traceback(exp, tws):
     log = (run_path / "logs" / "log.txt").read_text()
     assert "Traceback" in log and 'raise ValueError("boom at step 1")' in log
     assert _steps(run_path) == [1]  # what was logged before the failure is kept
+    # exptool's own set-up failing (a bad writer name) is bad usage, not a trainer failure
+    res = exp("train", "--clear", "--set", "logging.writers=[nope]")
+    assert res.returncode == 2 and "could not start the trainer: Unknown writer 'nope'" in res.stderr
+    assert _record(run_path)["status"] == "failed"
 
 
 @pytest.mark.slow

@@ -183,6 +183,8 @@ def train(
             f"interrupted: {run_obj.id} stopped; run `exp train` again to resume from the last checkpoint.",
             file=sys.stderr,
         )
+    elif not outcome.in_trainer:
+        print_error(f"could not start the trainer: {outcome.error}")
     else:
         print_error(
             f"trainer {spec.name!r} failed: {outcome.error}",
