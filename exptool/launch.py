@@ -170,6 +170,9 @@ def train(
     if clear and resume:
         raise UsageError("--resume and --clear contradict each other.", hint="Use --clear alone for a fresh start.")
     lock = RunLock(run.path).acquire() if writer else None
+    # Until the trainer's own handler is in place, SIGTERM interrupts like Ctrl-C, so the record
+    # still ends as "interrupted" instead of staying "running".
+    old_term = _set_sigterm(_interrupt)
     try:
         found = has_checkpoints(run)
         if clear:
@@ -250,8 +253,23 @@ def train(
             )
         return outcome
     finally:
+        _set_sigterm(old_term)
         if lock is not None:
             lock.release()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _set_sigterm(handler: Any) -> Any:
+    """Install a SIGTERM handler and return the previous one (no-op outside the main thread)."""
+    if handler is None:
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
 
 
 def _rank_info() -> tuple[int, int, int]:
