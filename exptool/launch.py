@@ -174,6 +174,7 @@ def train(
     # still ends as "interrupted" instead of staying "running".
     old_term = _set_sigterm(_interrupt)
     try:
+        fn = None if distributed else load_trainer(spec, run.workspace.root)  # fail before clearing anything
         found = has_checkpoints(run)
         if clear:
             resume = False
@@ -195,7 +196,6 @@ def train(
             )
         previous = run.read_record()
         seed = _choose_seed(seed, config, previous, bool(resume))
-        fn = None if distributed else load_trainer(spec, run.workspace.root)
         if writer:
             save_config(config, run.config_path)
         attempts = int(previous.get("attempts", 0) or 0) + 1 if writer else 0
