@@ -406,10 +406,15 @@ def _device(pick_device: Callable[..., Any], config: Mapping[str, Any], local_ra
 
 
 def _report_traceback(run: Run, rank: int, text: str) -> None:
-    """Rank 0 appends the traceback to ``logs/log.txt``; the other ranks print theirs on stderr."""
+    """Rank 0 appends the traceback to ``logs/log.txt``; the other ranks print theirs on stderr.
+
+    With ``EXPTOOL_DEBUG=1`` (``exp --debug``) rank 0 prints it on stderr too.
+    """
     if rank != 0:
         sys.stderr.write(f"[rank {rank}] {text}")
         return
+    if os.environ.get("EXPTOOL_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        sys.stderr.write(text)
     from .tracking.textlog import format_line  # noqa: PLC0415
 
     try:
