@@ -88,6 +88,7 @@ def test_keep_last_prunes_old_files_and_manifest_entries(ckdir):
     ckpt = CheckpointManager(ckdir, keep_last=2, keep_best=0)
     for step in range(5):
         ckpt.save(step=step, model=model)
+    ckpt.wait()  # pruning runs in the background
     assert _files(ckdir) == ["checkpoint_step_3.pth", "checkpoint_step_4.pth", "manifest.json"]
     manifest = json.loads((ckdir / "manifest.json").read_text())
     assert [e["file"] for e in manifest["checkpoints"]] == ["checkpoint_step_3.pth", "checkpoint_step_4.pth"]
@@ -100,6 +101,7 @@ def test_best_is_kept_beyond_keep_last(ckdir):
     ckpt = CheckpointManager(ckdir, keep_last=1, keep_best=2, metric="val_loss", mode="min")
     for epoch, loss in enumerate([0.9, 0.2, 0.5, 0.3, 0.8]):
         ckpt.save(epoch=epoch, model=model, metrics={"val_loss": loss})
+    ckpt.wait()  # pruning runs in the background
     assert _files(ckdir) == ["checkpoint_epoch_1.pth", "checkpoint_epoch_3.pth", "checkpoint_epoch_4.pth",
                              "manifest.json"]
     assert ckpt.best_path.name == "checkpoint_epoch_1.pth"
@@ -115,6 +117,7 @@ def test_mode_max_and_missing_or_nan_metric(ckdir):
     ckpt.save(epoch=2, model=model, metrics={"acc": float("nan")})
     ckpt.save(epoch=3, model=model, metrics={"loss": 1.0})
     assert ckpt.best_path.name == "checkpoint_epoch_1.pth"
+    ckpt.wait()  # pruning runs in the background
     assert _files(ckdir) == ["checkpoint_epoch_1.pth", "checkpoint_epoch_3.pth", "manifest.json"]
 
 
@@ -134,11 +137,13 @@ def test_best_survives_a_restart_and_is_never_replaced_by_a_worse_model(ckdir):
     loaded = _model(seed=9)
     resumed.load("best", loaded)
     assert _same_state(loaded.state_dict(), good.state_dict())
+    resumed.wait()  # pruning runs in the background
     assert _files(ckdir) == ["checkpoint_epoch_0.pth", "checkpoint_epoch_3.pth", "manifest.json"]
 
     better = _model(seed=4)
     resumed.save(epoch=4, model=better, metrics={"val_loss": 0.05})
     assert resumed.best_path.name == "checkpoint_epoch_4.pth"
+    resumed.wait()  # pruning runs in the background
     assert not (ckdir / "checkpoint_epoch_0.pth").exists()
 
 
@@ -354,6 +359,7 @@ def test_leftover_temp_files_are_removed_and_foreign_files_kept(ckdir):
     assert ckpt.last_path.name == "checkpoint_epoch_0.pth"  # adopted
     ckpt.save(epoch=1, model=_model())
     ckpt.save(epoch=2, model=_model())
+    ckpt.wait()  # pruning runs in the background
     assert _files(ckdir) == ["checkpoint_epoch_0.pth", "checkpoint_epoch_2.pth", "manifest.json", "notes.txt"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,7 +68,9 @@ class CheckpointManager:
         self.rank = int(os.environ.get("RANK", "0") or 0) if rank is None else int(rank)
         self.fsync = fsync
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+        self._deleter: threading.Thread | None = None
         self._async_error: BaseException | None = None
         self._staging = _io.HostStaging()
         if self.is_writer:
@@ -120,7 +123,7 @@ class CheckpointManager:
         """
         if not self.is_writer:
             return None
-        self.wait()
+        self._join_writer()
         payload = self._payload(step, epoch, model, optimizer, scheduler, scaler, metrics, extra)
         return self._write(payload)
 
@@ -135,20 +138,31 @@ class CheckpointManager:
         """
         if not self.is_writer:
             return None
-        self.wait()
+        self._join_writer()  # not the pruning: a large file can take a while to unlink
         payload = self._staging.copy(self._payload(step, epoch, model, optimizer, scheduler, scaler, metrics, extra))
         target = self._reserve_name(payload["step"], payload["epoch"])
-        self._thread = threading.Thread(target=self._write_in_background, args=(payload, target),
-                                        name="exptool-checkpoint", daemon=False)
-        self._thread.start()
+        if self._executor is None:
+            # One long-lived worker: starting a thread per save costs milliseconds on a busy machine.
+            # Its thread is joined at interpreter exit, so a pending save is finished, not dropped.
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exptool-checkpoint")
+        self._pending = self._executor.submit(self._write_in_background, payload, target)
         return target
 
     def wait(self) -> None:
-        """Block until an asynchronous save has finished; re-raise its error if it failed."""
-        thread = self._thread
-        if thread is not None:
-            thread.join()
-            self._thread = None
+        """Block until an asynchronous save and the pruning of old files have finished.
+
+        Re-raises the error of an asynchronous save that failed.
+        """
+        self._join_writer(pruning=True)
+
+    def _join_writer(self, pruning: bool = False) -> None:
+        """Join the background save (and the pruning, if asked) and re-raise the save's error."""
+        pending = self._pending
+        if pending is not None:
+            pending.result()  # _write_in_background never raises; it stores the error
+            self._pending = None
+        if pruning:
+            self._join_deleter()
         error, self._async_error = self._async_error, None
         if error is not None:
             if isinstance(error, CheckpointError):
@@ -185,8 +199,21 @@ class CheckpointManager:
             manifest.pending_delete = still_there + dropped
             _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=self.fsync)
             self._manifest = manifest
-        self._finish_deletes()
+        if manifest.pending_delete:
+            self._delete_in_background()
         return path
+
+    def _delete_in_background(self) -> None:
+        """Prune without making the caller wait: unlinking a large file takes tens of milliseconds."""
+        self._join_deleter()
+        self._deleter = threading.Thread(target=self._finish_deletes, name="exptool-checkpoint-prune")
+        self._deleter.start()
+
+    def _join_deleter(self) -> None:
+        deleter = self._deleter
+        if deleter is not None and deleter is not threading.current_thread():
+            deleter.join()
+            self._deleter = None
 
     def _reserve_name(self, step: int | None, epoch: int | None) -> Path:
         """A file name no checkpoint (recorded, pending deletion or foreign) uses yet."""
