@@ -113,3 +113,21 @@ def test_sigkill_at_random_moments_while_saving(tmp_path):
     assert steps == sorted(steps), "a restart went back to an older checkpoint"
     assert steps[-1] >= 10  # the trainers really saved between kills
     assert killed_mid_save >= 1  # and some kills landed in the middle of a write
+
+
+def test_an_async_save_pending_at_exit_is_finished(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys, torch
+        from exptool import CheckpointManager
+        ckpt = CheckpointManager(sys.argv[1], keep_last=1)
+        model = torch.nn.Linear(512, 512)
+        ckpt.save(step=0, model=model)
+        ckpt.save_async(step=1, model=model)
+        """
+    )
+    directory = tmp_path / "checkpoints"
+    subprocess.run([sys.executable, "-c", script, str(directory)], check=True, timeout=120)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["last"] == "checkpoint_step_1.pth"
+    assert sorted(p.name for p in directory.iterdir()) == ["checkpoint_step_1.pth", "manifest.json"]
