@@ -296,6 +296,8 @@ def test_bad_node_rank_is_a_usage_error(exp, tws):
     _run(exp, tws, "nr")
     res = exp("train", "--trainer", "tt:counting", "--nnodes", "2", "--node-rank", "2")
     assert res.returncode == 2 and "--node-rank" in res.stderr
+    res = exp("train", "--trainer", "tt:counting", "--nnodes", "2")
+    assert res.returncode == 2 and "--master-addr" in res.stderr
 
 
 if os.name != "posix":  # pragma: no cover

@@ -128,6 +128,8 @@ def train(
 
     if node_rank >= nnodes:
         raise UsageError(f"--node-rank {node_rank} must be below --nnodes {nnodes}.")
+    if nnodes > 1 and not master_addr:
+        raise UsageError("--nnodes above 1 needs --master-addr: the address of the machine with --node-rank 0.")
     ws = workspace(ctx)
     run_obj = resolve_run(ws, experiment, run)
     source = ws.resolve_config(config) if config else None
