@@ -350,12 +350,25 @@ def test_damaged_manifest_is_rebuilt_from_the_files(ckdir):
 
 
 def test_leftover_temp_files_are_removed_and_foreign_files_kept(ckdir):
+    import subprocess
+    import sys
+    import time
+
+    from exptool.checkpoints._io import _host
+
     ckdir.mkdir()
-    (ckdir / ".ckpt-abc.tmp").write_bytes(b"half written")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = ckdir / f".ckpt-{_host()}-{int(dead.stdout)}-abc.tmp"  # its writer died mid-save
+    live = ckdir / f".ckpt-{_host()}-{os.getppid()}-def.tmp"  # another process is writing it right now
+    old = ckdir / ".ckpt-otherhost-123-ghi.tmp"  # from another machine, hours ago
+    for path in (killed, live, old):
+        path.write_bytes(b"half written")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
     (ckdir / "notes.txt").write_text("mine")
     torch.save({"model_state_dict": _model().state_dict()}, ckdir / "checkpoint_epoch_0.pth")  # template-era file
     ckpt = CheckpointManager(ckdir, keep_last=1)
-    assert not (ckdir / ".ckpt-abc.tmp").exists()
+    assert not killed.exists() and not old.exists() and live.exists()
+    live.unlink()
     assert ckpt.last_path.name == "checkpoint_epoch_0.pth"  # adopted
     ckpt.save(epoch=1, model=_model())
     ckpt.save(epoch=2, model=_model())

@@ -7,7 +7,9 @@ import ctypes
 import os
 import pickle
 import re
+import socket
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,35 @@ def _no_zip_crc() -> Any:
         return contextlib.nullcontext()
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def _temp_prefix() -> str:
+    """``.ckpt-HOST-PID-``: tells a later process whether the writer of a temp file is still alive."""
+    return f"{TEMP_PREFIX}{_host()}-{os.getpid()}-"
+
+
+def is_abandoned_temp(path: Path, *, max_age: float = 3600.0) -> bool:
+    """True for a temp checkpoint whose writer is gone: a dead process on this host, or an old file.
+
+    Another process may be saving into the same folder right now (an evaluation script next to a
+    training run), so a temp file is only removed when its writer cannot still be writing it.
+    """
+    found = re.fullmatch(rf"{re.escape(TEMP_PREFIX)}([A-Za-z0-9]*)-(\d+)-.*{re.escape(TEMP_SUFFIX)}", path.name)
+    if found and found.group(1) == _host() and int(found.group(2)) != os.getpid() and os.name == "posix":
+        try:
+            os.kill(int(found.group(2)), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+    try:
+        return time.time() - path.stat().st_mtime > max_age
+    except OSError:
+        return False
+
+
 def write_atomic(payload: Mapping[str, Any], path: Path, *, fsync: bool = True) -> int:
     """``torch.save`` to a temp file in the same folder, fsync, ``os.replace``; returns the size in bytes.
 
@@ -209,7 +240,7 @@ def write_atomic(payload: Mapping[str, Any], path: Path, *, fsync: bool = True) 
     """
     import torch  # noqa: PLC0415
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(), suffix=TEMP_SUFFIX)
     try:
         try:
             with _no_zip_crc():

@@ -242,15 +242,22 @@ class CheckpointManager:
                 continue
 
     def _remove_temp_files(self) -> None:
-        """Remove half-written temp files left by a process killed while saving."""
+        """Remove half-written temp files left by a process killed while saving (never a live writer's)."""
         try:
             names = os.listdir(self.directory)
         except OSError:
             return
         for name in names:
-            if name.startswith((_io.TEMP_PREFIX, f".{_manifest.MANIFEST_NAME}.")) and name.endswith(_io.TEMP_SUFFIX):
+            path = self.directory / name
+            if name.startswith(_io.TEMP_PREFIX) and name.endswith(_io.TEMP_SUFFIX):
+                abandoned = _io.is_abandoned_temp(path)
+            elif name.startswith(f".{_manifest.MANIFEST_NAME}.") and name.endswith(_io.TEMP_SUFFIX):
+                abandoned = _io.is_abandoned_temp(path, max_age=60.0)  # written in milliseconds
+            else:
+                continue
+            if abandoned:
                 try:
-                    os.unlink(self.directory / name)
+                    path.unlink()
                 except OSError:
                     pass
 
