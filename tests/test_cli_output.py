@@ -107,3 +107,17 @@ def test_colour_on_a_terminal_unless_no_color(runs):
     assert not ANSI.search(_pty_output(runs, "ls", "e", NO_COLOR="1"))
     assert not ANSI.search(_pty_output(runs, "ls", "e", NO_COLOR=""))  # set, even empty, means no colour
     assert not ANSI.search(_pty_output(runs, "ls", "e", TERM="dumb"))
+
+
+def test_reader_going_away_is_quiet(ws):
+    """`exp ls --json | head -1` style: the closed pipe ends the command without an error message."""
+    for i in range(1000):  # enough output to overflow the pipe buffer
+        (ws / "experiments" / "e" / f"run{i:04d}").mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-m", "exptool", "ls", "e", "--json"], cwd=ws,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    assert proc.returncode == 1
+    assert err == b""

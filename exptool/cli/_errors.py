@@ -45,6 +45,12 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # The reader went away (`exp ls | head`): stop quietly, and keep Python from complaining
+            # about the unflushed stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_FAILURE) from None
         except OSError as exc:
             if debug_enabled():
                 traceback.print_exc()
