@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import EXIT_INTERRUPTED, UsageError
+from ..errors import UsageError
 from ._common import (
     STATUS_STYLE,
     ExperimentOpt,
@@ -193,4 +193,4 @@ def train(
             f"The traceback is in {run_obj.logs_dir / 'log.txt'}.",
         )
     if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code if outcome.exit_code != EXIT_INTERRUPTED else EXIT_INTERRUPTED)
+        raise typer.Exit(outcome.exit_code)
