@@ -302,3 +302,29 @@ def test_bad_node_rank_is_a_usage_error(exp, tws):
 
 if os.name != "posix":  # pragma: no cover
     pytest.skip("signals and flock are POSIX", allow_module_level=True)
+
+
+@pytest.mark.slow
+def test_demo_stops_on_sigterm_mid_epoch_and_resumes_there(exp, ws):
+    assert exp("init-run", "-e", "demo", "-r", "stop").returncode == 0
+    run_path = ws / "experiments" / "demo" / "stop"
+    # 400 points -> 320 for training -> 5 steps per epoch; far more epochs than the test waits for
+    proc = _popen("train", "--trainer", "demo", "--set", "epochs=500", "--set", "samples=400", cwd=ws)
+    metrics = run_path / "logs" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) > 8):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stop requested" in out
+    stopped = _steps(run_path)[-1]
+    manifest = json.loads((run_path / "checkpoints" / "manifest.json").read_text())
+    assert manifest["checkpoints"][-1]["step"] == stopped
+    assert _record(run_path)["status"] == "interrupted"
+    epochs = stopped // 5 + 2
+    res = exp("train", "--set", f"epochs={epochs}", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["start_step"] == stopped
+    assert _steps(run_path) == list(range(1, 5 * epochs + 1))
