@@ -1,7 +1,8 @@
 """Images for the logger: any common layout in, one HWC ``uint8`` array and its PNG out.
 
 Accepted: numpy arrays, torch tensors (any device) and PIL images, laid out as HW (grayscale),
-HWC, CHW, or a batch BHWC / BCHW / BHW that is tiled into one grid. Channels: 1 (grayscale),
+HWC, CHW, or a batch BHWC / BCHW / BHW that is tiled into one grid. When a shape fits both
+HWC and CHW, tensors are read as CHW and arrays as HWC. Channels: 1 (grayscale),
 3 (RGB) or 4 (RGBA). Floating-point pixels are read as 0..1 and clipped; integers as 0..255;
 booleans as black/white.
 """
@@ -49,15 +50,16 @@ class ImageData:
         return buf.getvalue()
 
 
-def _to_numpy(image: Any) -> Any:
+def _to_numpy(image: Any) -> tuple[Any, bool]:
+    """The pixels as a numpy array, and whether channels-first is the likelier layout (tensors)."""
     import numpy as np  # noqa: PLC0415
 
     if hasattr(image, "detach") and hasattr(image, "cpu"):  # torch tensor, any device
         image = image.detach().cpu()
         if str(image.dtype) == "torch.bfloat16":
             image = image.float()
-        return image.numpy()
-    return np.asarray(image)
+        return image.numpy(), True
+    return np.asarray(image), False
 
 
 def _tile(batch: Any) -> Any:
@@ -76,19 +78,23 @@ def _tile(batch: Any) -> Any:
     return grid
 
 
-def _to_hwc(arr: Any, name: str) -> Any:
+def _to_hwc(arr: Any, name: str, channels_first: bool) -> Any:
+    """HW / HWC / CHW / BHW / BHWC / BCHW -> HWC. When both readings fit (e.g. 3x5x4), tensors are
+    taken as channels-first (torch's convention) and arrays as channels-last (numpy/PIL's)."""
     import numpy as np  # noqa: PLC0415
 
     if arr.ndim == 2:
         return arr[:, :, None]
     if arr.ndim == 3:
-        if arr.shape[-1] in _CHANNELS:
-            return arr
-        if arr.shape[0] in _CHANNELS:
+        first, last = arr.shape[0] in _CHANNELS, arr.shape[-1] in _CHANNELS
+        if first and (channels_first or not last):
             return np.transpose(arr, (1, 2, 0))
+        if last:
+            return arr
         return _tile(arr[:, :, :, None])  # a batch of grayscale images (B, H, W)
     if arr.ndim == 4:
-        if arr.shape[-1] not in _CHANNELS and arr.shape[1] in _CHANNELS:
+        first, last = arr.shape[1] in _CHANNELS, arr.shape[-1] in _CHANNELS
+        if first and (channels_first or not last):
             arr = np.transpose(arr, (0, 2, 3, 1))
         if arr.shape[-1] in _CHANNELS:
             return _tile(arr)
@@ -123,10 +129,10 @@ def prepare_image(image: Any, name: str = "image") -> ImageData:
 
     if isinstance(image, ImageData):
         return image
-    arr = _to_numpy(image)
+    arr, channels_first = _to_numpy(image)
     if arr.size == 0:
         raise UsageError(f"Image {name!r} is empty (shape {tuple(arr.shape)}).")
-    arr = _to_uint8(_to_hwc(arr, name))
+    arr = _to_uint8(_to_hwc(arr, name, channels_first))
     return ImageData(np.ascontiguousarray(arr))
 
 

@@ -276,7 +276,10 @@ class Logger:
         Raises:
             UsageError: a value that is not a number, a bad metric name or a bad step.
         """
-        if not self._fanout or not self._usable():
+        if not self._fanout:
+            self._step = self._next_step(step) if step is not None else (0 if self._step is None else self._step + 1)
+            return
+        if not self._usable():
             return
         values = to_floats(metrics)
         keys = tuple(values)
@@ -430,7 +433,7 @@ class Logger:
             except Exception as exc:  # noqa: BLE001 - close the others anyway
                 print(f"warning: closing the {name} writer failed: {exc}", file=sys.stderr)
         if self._text is not None:
-            if writers:
+            if writers or self._text.used:
                 self._text.write("logger finished" + (f" ({reason})" if reason else ""), "info")
             self._text.close()
         _shutdown.untrack(self)

@@ -36,6 +36,11 @@ class TextLog:
         self._fh = None
         self._lock = threading.Lock()
 
+    @property
+    def used(self) -> bool:
+        """True once a line has been written by this object."""
+        return self._fh is not None
+
     def write(self, message: str, level: str = "info") -> None:
         line = format_line(message, level)
         with self._lock:

@@ -1,0 +1,83 @@
+"""TensorBoard writer: exact read-back with EventAccumulator, resume without duplicates, rich records."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_tracking_readers import tb_accumulator, tb_series
+
+from exptool.tracking.images import prepare_image
+from exptool.tracking.writers._events import event_file_name, scalar_event, scalar_value_prefix
+from exptool.tracking.writers.tensorboard_writer import TensorBoardWriter
+
+
+def test_scalars_read_back_exactly(tmp_path):
+    writer = TensorBoardWriter(log_dir=tmp_path)
+    rng = np.random.default_rng(0)
+    logged = {}
+    for step in range(0, 3000, 3):
+        metrics = {"train/loss": float(rng.normal()), "lr": 10.0 ** -(step % 7), "ünïcode tag": float(step)}
+        writer.log_metrics(step, metrics, 1_700_000_000.0 + step)
+        for key, value in metrics.items():
+            logged.setdefault(key, []).append((step, float(np.float32(value))))
+    writer.close()
+    assert tb_series(tmp_path) == logged
+    acc = tb_accumulator(tmp_path)
+    assert acc.Scalars("lr")[1].wall_time == 1_700_000_003.0
+
+
+def test_hand_encoded_event_matches_protobuf(tmp_path):
+    from tensorboard.compat.proto import event_pb2
+
+    framed = scalar_event(12345678901, 1.5, [scalar_value_prefix("a"), scalar_value_prefix("b" * 300)], [0.5, -2.0])
+    event = event_pb2.Event.FromString(framed[12:-4])
+    assert event.step == 12345678901 and event.wall_time == 1.5
+    assert [(v.tag, v.simple_value) for v in event.summary.value] == [("a", 0.5), ("b" * 300, -2.0)]
+
+
+def test_resume_hides_points_after_the_resume_step(tmp_path):
+    writer = TensorBoardWriter(log_dir=tmp_path)
+    for step in range(100):
+        writer.log_metrics(step, {"loss": float(step), "other": 1.0}, float(step))
+    writer.close()
+    writer = TensorBoardWriter(log_dir=tmp_path, resume_step=59)
+    for step in range(60, 80):
+        writer.log_metrics(step, {"loss": 1000.0 + step}, float(step))
+    writer.resume(69)  # and once more, on an open writer
+    for step in range(70, 75):
+        writer.log_metrics(step, {"loss": 2000.0 + step}, float(step))
+    writer.close()
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 3
+    series = tb_series(tmp_path)
+    steps = [s for s, _ in series["loss"]]
+    assert steps == list(range(75))  # each step exactly once
+    assert series["loss"][59] == (59, 59.0) and series["loss"][60] == (60, 1060.0)
+    assert series["loss"][70] == (70, 2070.0)
+    assert [s for s, _ in series["other"]] == list(range(60))
+
+
+def test_new_event_file_sorts_after_existing_ones(tmp_path):
+    import time
+
+    later = f"events.out.tfevents.{int(time.time()) + 100}.zzz.1.x"  # a clock that went backwards
+    (tmp_path / later).write_bytes(b"")
+    assert event_file_name(tmp_path).name > later
+
+
+def test_images_histograms_text_and_hparams(tmp_path):
+    writer = TensorBoardWriter(log_dir=tmp_path)
+    writer.log_image("rgb", prepare_image(np.full((4, 6, 3), 255, np.uint8)), 3)
+    writer.log_image("gray", prepare_image(np.zeros((5, 7))), 4)
+    values = np.arange(1000, dtype=np.float64)
+    counts, edges = np.histogram(values, bins=10)
+    writer.log_histogram("weights", values, 5, counts, edges)
+    writer.log_config({"lr": 0.1, "optim": {"name": "adam", "betas": [0.9, 0.99]}})
+    writer.close()
+    acc = tb_accumulator(tmp_path)
+    rgb, gray = acc.Images("rgb")[0], acc.Images("gray")[0]
+    assert (rgb.step, rgb.width, rgb.height) == (3, 6, 4) and rgb.encoded_image_string.startswith(b"\x89PNG")
+    assert (gray.step, gray.width, gray.height) == (4, 7, 5)
+    histo = acc.Histograms("weights")[0]
+    assert histo.step == 5 and histo.histogram_value.num == 1000 and histo.histogram_value.max == 999
+    assert sum(histo.histogram_value.bucket) == 1000
+    assert b'"name": "adam"' in acc.Tensors("config")[0].tensor_proto.string_val[0]
+    assert "_hparams_/session_start_info" in acc.Tags()["tensors"]
