@@ -81,3 +81,33 @@ def test_images_histograms_text_and_hparams(tmp_path):
     assert sum(histo.histogram_value.bucket) == 1000
     assert b'"name": "adam"' in acc.Tensors("config")[0].tensor_proto.string_val[0]
     assert "_hparams_/session_start_info" in acc.Tags()["tensors"]
+
+
+def test_tensorboard_server_view_of_the_experiments_folder(ws):
+    """What ``tensorboard --logdir experiments`` shows: the multiplexer its data provider uses."""
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.util import tensor_util
+
+    from exptool.tracking import Logger
+    from exptool.workspace import Workspace
+
+    run = Workspace.find().run("exp", "run")
+    run.create()
+    with Logger(run=run) as logger:
+        logger.initialize_tensorboard()
+        for step in range(10):
+            logger.log({"loss": float(step)}, step)
+    with Logger(run=run, resume_step=4) as logger:
+        logger.initialize_tensorboard()
+        logger.log({"loss": 50.0}, 5)
+        logger.log({"loss": 60.0}, 6)
+    with Logger(run=run, resume_step=5) as logger:  # a second resume purges too
+        logger.initialize_tensorboard()
+        logger.log({"loss": 66.0}, 6)
+    mux = plugin_event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(ws / "experiments"))
+    mux.Reload()
+    assert list(mux.Runs()) == ["exp/run/logs"]
+    points = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in mux.Tensors("exp/run/logs", "loss")]
+    assert points == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 50.0), (6, 66.0)]
+    assert tb_series(run.logs_dir)["loss"] == points

@@ -4,7 +4,8 @@ All scalars of one ``log`` call go into one event (TensorBoard's reader splits t
 by hand and flushed to the operating system at once, so nothing logged is lost if the process is
 killed and the training thread pays a few microseconds per step. Resuming writes a new event file
 that starts with TensorBoard's restart marker (``SessionLog.START`` at the first new step), which
-makes TensorBoard drop the older points from that step on: no duplicated points.
+makes TensorBoard (its server and its ``EventAccumulator``) drop the older points from that step
+on: no duplicated points.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ class TensorBoardWriter(Writer):
         step = purge_step or 0
         records = [frame(event_pb2.Event(wall_time=now, step=step, file_version="brain.Event:2").SerializeToString())]
         if purge_step is not None:
+            # TensorBoard's server (plugin_event_accumulator) ignores the first START it sees in a
+            # run ("initial start") and purges on later ones; the classic EventAccumulator purges on
+            # every START. Two STARTs purge in both, whatever files came before.
             start = event_pb2.Event(wall_time=now, step=purge_step, session_log=event_pb2.SessionLog(status=1))
-            records.append(frame(start.SerializeToString()))
+            records += [frame(start.SerializeToString())] * 2
         self._fh.write(b"".join(records))
         self._fh.flush()
 
