@@ -18,7 +18,6 @@ import crc32c
 
 _U64 = struct.Struct("<Q").pack
 _U32 = struct.Struct("<I").pack
-_F32 = struct.Struct("<f").pack
 _F64 = struct.Struct("<d").pack
 _MASK_DELTA = 0xA282EAD8
 
@@ -34,8 +33,15 @@ def frame(record: bytes) -> bytes:
     return header + _masked_crc(header) + record + _masked_crc(record)
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def varint(n: int) -> bytes:
     """Protobuf base-128 varint of a non-negative integer."""
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    if n < 0x4000:
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -51,12 +57,27 @@ def scalar_value_prefix(tag: str) -> bytes:
     return b"\x0a" + varint(len(value) + 4) + value  # Summary.value = 1
 
 
+class ScalarLayout:
+    """Encoder for steps that log the same tags in the same order: one ``struct.pack`` per step."""
+
+    def __init__(self, prefixes: list[bytes]):
+        self._struct = struct.Struct("<" + "".join(f"{len(p)}sf" for p in prefixes))
+        self._args: list = [None] * (2 * len(prefixes))
+        self._args[::2] = prefixes
+        self._n = len(prefixes)
+
+    def event(self, step: int, wall_time: float, values: Iterable[float]) -> bytes:
+        """A framed ``Event`` holding one ``Summary`` with a scalar per tag of the layout."""
+        args = self._args
+        args[1::2] = values
+        summary = self._struct.pack(*args)
+        # Event.wall_time = 1 (double), Event.step = 2 (varint), Event.summary = 5 (message)
+        return frame(b"\x09" + _F64(wall_time) + b"\x10" + varint(step) + b"\x2a" + varint(len(summary)) + summary)
+
+
 def scalar_event(step: int, wall_time: float, prefixes: Iterable[bytes], values: Iterable[float]) -> bytes:
     """A framed ``Event`` holding one ``Summary`` with a scalar per (prefix, value) pair."""
-    summary = b"".join([p + _F32(v) for p, v in zip(prefixes, values, strict=True)])
-    # Event.wall_time = 1 (double), Event.step = 2 (varint), Event.summary = 5 (message)
-    event = b"\x09" + _F64(wall_time) + b"\x10" + varint(step) + b"\x2a" + varint(len(summary)) + summary
-    return frame(event)
+    return ScalarLayout(list(prefixes)).event(step, wall_time, values)
 
 
 def event_file_name(log_dir: Path) -> Path:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._events import event_file_name, frame, scalar_event, scalar_value_prefix
+from ._events import ScalarLayout, event_file_name, frame, scalar_value_prefix
 from .base import Writer
 
 
@@ -40,7 +40,7 @@ class TensorBoardWriter(Writer):
         self.path: Path | None = None
         self._fh: Any = None
         self._prefixes: dict[str, bytes] = {}
-        self._layouts: dict[tuple[str, ...], list[bytes]] = {}
+        self._layouts: dict[tuple[str, ...], ScalarLayout] = {}
         self._open(None if resume_step is None else resume_step + 1)
 
     def _open(self, purge_step: int | None) -> None:
@@ -80,8 +80,8 @@ class TensorBoardWriter(Writer):
             for tag in keys:
                 if tag not in self._prefixes:
                     self._prefixes[tag] = scalar_value_prefix(tag)
-            layout = self._layouts[keys] = [self._prefixes[tag] for tag in keys]
-        self._fh.write(scalar_event(step, wall_time, layout, metrics.values()))
+            layout = self._layouts[keys] = ScalarLayout([self._prefixes[tag] for tag in keys])
+        self._fh.write(layout.event(step, wall_time, metrics.values()))
         self._fh.flush()
 
     def log_image(self, tag: str, image: Any, step: int) -> None:
