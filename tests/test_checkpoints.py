@@ -185,6 +185,7 @@ def test_load_selectors(ckdir):
     for epoch in range(3):
         ckpt.save(epoch=epoch, step=epoch * 10, model=model)
     assert ckpt.load(1, model).epoch == 1
+    assert ckpt.load("2", model).epoch == 2
     assert ckpt.load("checkpoint_epoch_2_step_20.pth", model).step == 20
     assert ckpt.load(ckdir / "checkpoint_epoch_0_step_0.pth", model).epoch == 0
     with pytest.raises(CheckpointError, match="No checkpoint of epoch 7") as info:

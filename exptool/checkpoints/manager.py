@@ -302,9 +302,13 @@ class CheckpointManager:
         if which == "best":
             path = self.best_path
             if path is None:
-                reason = "no metric was given to rank by" if self.metric is None else f"none recorded {self.metric!r}"
-                raise CheckpointError(f"No best checkpoint in {self.directory}: {reason}.")
+                if self.metric is None:
+                    raise CheckpointError(f"No best checkpoint in {self.directory}: no metric was given to rank by.",
+                                          hint="Create the CheckpointManager with metric='val_loss' (or another).")
+                raise CheckpointError(f"No best checkpoint in {self.directory}: none recorded {self.metric!r}.")
             return path
+        if isinstance(which, str) and which.isdigit() and not (self.directory / which).is_file():
+            which = int(which)  # "3" from a command line means epoch 3
         if isinstance(which, int):
             matches = [e for e in self._manifest.entries if e.epoch == which]
             if matches:
