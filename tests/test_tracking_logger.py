@@ -301,3 +301,37 @@ def test_finish_runs_on_sigterm_and_at_exit(run, tmp_path, how):
     assert (run.logs_dir / "log.txt").read_text().splitlines()[-1].endswith(f"logger finished ({reason})")
     assert len(csv_series(run.metrics_path)["loss"]) == 50
     assert len(tb_series(run.logs_dir)["loss"]) == 50
+
+
+FORK_CHILD = """
+import os, signal, sys, time
+from exptool.tracking import Logger
+logger = Logger(run=sys.argv[1])
+logger.initialize("csv", "wandb")
+logger.log({"loss": 1.0}, 0)
+pid = os.fork()
+if pid == 0:  # like a DataLoader worker: inherits the handler, must not finish the parent's logger
+    time.sleep(30)
+    os._exit(0)
+time.sleep(0.5)
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), flush=True)
+logger.log({"loss": 2.0}, 1)
+logger.finish()
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_forked_child_does_not_finish_the_parents_logger(run, tmp_path):
+    import signal
+
+    script = tmp_path / "child.py"
+    script.write_text(FORK_CHILD, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(run.path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"child {-signal.SIGTERM}"
+    assert csv_series(run.metrics_path) == {"loss": [(0, 1.0), (1, 2.0)]}
+    assert (run.logs_dir / "log.txt").read_text().count("logger finished") == 1

@@ -9,8 +9,8 @@ import sys
 import threading
 from typing import Any
 
-_live: dict[int, Any] = {}  # id -> logger; strong references keep unfinished loggers flushable
-_lock = threading.Lock()
+_live: dict[int, tuple[Any, int]] = {}  # id -> (logger, pid); strong refs keep unfinished loggers flushable
+_lock = threading.RLock()  # re-entrant: SIGTERM may arrive while this thread holds it
 _installed = False
 _previous_sigterm: Any = None
 
@@ -18,7 +18,7 @@ _previous_sigterm: Any = None
 def track(logger: Any) -> None:
     """Finish ``logger`` at exit or on SIGTERM unless it is finished before."""
     with _lock:
-        _live[id(logger)] = logger
+        _live[id(logger)] = (logger, os.getpid())
     _install()
 
 
@@ -28,9 +28,14 @@ def untrack(logger: Any) -> None:
 
 
 def finish_all(reason: str) -> None:
-    """Finish every live logger; errors become warnings so every logger gets its turn."""
+    """Finish every live logger of this process; errors become warnings so each gets its turn.
+
+    Loggers inherited through ``fork`` (DataLoader workers) are left alone: their files and
+    threads belong to the parent.
+    """
+    pid = os.getpid()
     with _lock:
-        loggers = list(_live.values())
+        loggers = [logger for logger, owner in _live.values() if owner == pid]
     for logger in reversed(loggers):
         try:
             logger.finish(reason=reason)

@@ -34,7 +34,7 @@ class TextLog:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._fh = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a SIGTERM handler may finish the logger mid-write
 
     @property
     def used(self) -> bool:
@@ -44,11 +44,15 @@ class TextLog:
     def write(self, message: str, level: str = "info") -> None:
         line = format_line(message, level)
         with self._lock:
-            if self._fh is None:
+            fh = self._fh
+            if fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-            self._fh.write(line)
-            self._fh.flush()
+                fh = self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            try:
+                fh.write(line)
+                fh.flush()
+            except ValueError:  # closed under us by a signal handler, which flushed it already
+                pass
 
     def close(self) -> None:
         with self._lock:
