@@ -335,3 +335,36 @@ def test_forked_child_does_not_finish_the_parents_logger(run, tmp_path):
     assert proc.stdout.strip() == f"child {-signal.SIGTERM}"
     assert csv_series(run.metrics_path) == {"loss": [(0, 1.0), (1, 2.0)]}
     assert (run.logs_dir / "log.txt").read_text().count("logger finished") == 1
+
+
+def test_tensors_are_copied_in_one_batch_not_one_sync_per_metric(run, monkeypatch):
+    import torch
+
+    def no_sync(self, *args):
+        raise AssertionError("per-metric host sync")
+
+    with Logger(run=run) as logger:
+        rec = logger.add_writer("recorder")
+        monkeypatch.setattr(torch.Tensor, "item", no_sync)
+        monkeypatch.setattr(torch.Tensor, "__float__", no_sync)
+        logger.log({f"m{i}": torch.tensor(float(i)) for i in range(8)}, 0)
+        monkeypatch.undo()
+    assert rec.calls == [(0, {f"m{i}": float(i) for i in range(8)})]
+
+
+def test_empty_log_call_writes_nothing(run):
+    with Logger(run=run) as logger:
+        rec = logger.add_writer("recorder")
+        logger.log({}, 3)
+    assert rec.calls == []
+
+
+def test_importing_tracking_loads_no_heavy_module():
+    code = (
+        "import sys, exptool.tracking, exptool\n"
+        "exptool.Logger, exptool.get_logger, exptool.Writer\n"
+        "heavy = [m for m in ('torch', 'numpy', 'tensorboard', 'wandb', 'matplotlib', 'PIL') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -282,6 +282,8 @@ class Logger:
         if not self._usable():
             return
         values = to_floats(metrics)
+        if not values:
+            return
         keys = tuple(values)
         if keys not in self._checked:
             for name in keys:
