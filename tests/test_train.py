@@ -279,6 +279,8 @@ def test_demo_trains_logs_checkpoints_draws_and_resumes(exp, ws):
     assert out["resumed"] is True and out["start_step"] == 2 * per_epoch
     assert _steps(run_path) == list(range(1, 3 * per_epoch + 1))
     assert out["last_metrics"]["val_acc"] > 0.5
+    acc = EventAccumulator(str(run_path / "logs")).Reload()
+    assert [e.step for e in acc.Scalars("val_loss")] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
 
 
 def test_torchrun_arguments():
