@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pexpect
 import pytest
 from typer.testing import CliRunner
 
@@ -96,6 +95,7 @@ def test_no_escape_codes_when_piped(runs, exp):
 
 
 def _pty_output(ws, *args, **env):
+    pexpect = pytest.importorskip("pexpect")
     full_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     full_env.update({"TERM": "xterm", **env})
     return pexpect.run(f"{sys.executable} -m exptool {' '.join(args)}", cwd=str(ws), env=full_env,
