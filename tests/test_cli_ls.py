@@ -106,3 +106,10 @@ def test_ls_ignores_stray_files_and_half_made_runs(runs):
     bare = [r for r in data["runs"] if r["name"] == "bare"][0]
     assert bare["status"] == "created" and bare["created"] is None
     assert [e["name"] for e in json.loads(invoke("ls", "--json").stdout)["experiments"]] == ["cifar", "mnist"]
+
+
+def test_ls_marks_the_current_run_from_the_environment(runs, exp):
+    lines = exp("ls", "mnist", env={"EXP_RUN": "wide"}).stdout.splitlines()
+    assert lines[1].split()[0] == "base" and lines[2].split()[:2] == ["*", "wide"]
+    table = exp("ls", env={"CURRENT_EXP": "cifar"}).stdout.splitlines()
+    assert table[1].split()[:2] == ["*", "cifar"]

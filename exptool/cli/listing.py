@@ -45,7 +45,8 @@ def ls(
 ) -> None:
     """List experiments, or the runs of one (created, status, last step, last metrics)."""
     ws = workspace(ctx)
-    current = state.load_state(ws.root)
+    # Mark what `exp show` would call current (flag-less: environment, then state file).
+    exp_now, run_now = state.resolve_current(ws.root)
     if experiment is None and not all_runs:
         exps = []
         for exp in ws.experiments():
@@ -56,7 +57,7 @@ def ls(
         if not exps:
             print("No experiments yet. Create a run with: exp init-run -e EXP -r RUN")
             return
-        mark = current.get("experiment")
+        mark = exp_now.value
         rows = [[("* " if e["name"] == mark else "  ") + e["name"], str(e["runs"])] for e in exps]
         print_table(["  experiment", "runs"], rows)
         return
@@ -72,7 +73,7 @@ def ls(
         where = f"experiment {experiment!r}" if experiment else "this workspace"
         print(f"No runs in {where} yet. Create one with: exp init-run -e {experiment or 'EXP'} -r RUN")
         return
-    cur = (current.get("experiment"), current.get("run"))
+    cur = (exp_now.value, run_now.value)
     rows, styles = [], []
     for r in runs:
         name = r["name"] if experiment else f"{r['experiment']}/{r['name']}"
