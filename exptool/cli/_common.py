@@ -25,7 +25,7 @@ RunOpt = Annotated[
     Optional[str],
     typer.Option("--run", "-r", help="Run name (default: the current one).", autocompletion=complete_run),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (keys documented in the README).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (keys documented in docs/cli.md).")]
 
 
 def root_from(ctx: typer.Context) -> str | None:
