@@ -223,3 +223,12 @@ def test_root_flag_and_env_select_the_workspace(ws, tmp_path, exp):
     assert [r["name"] for r in json.loads(listed.stdout)["runs"]] == ["r"]
     bad = exp("--root", str(elsewhere), "show", cwd=ws)
     assert bad.returncode == 2 and "not an exptool workspace" in bad.stderr
+
+
+def test_workspace_path_with_spaces_and_unicode(tmp_path, exp):
+    root = tmp_path / "my projects" / "exp\u00e9riences"
+    assert exp("init", str(root)).returncode == 0
+    assert exp("init-run", "-e", "e", "-r", "r", cwd=root).returncode == 0
+    shown = json.loads(exp("show", "--json", cwd=root / "experiments").stdout)
+    assert shown["workspace"] == str(root) and shown["run"]["path"] == str(root / "experiments" / "e" / "r")
+    assert json.loads(exp("ls", "e", "--json", cwd=root).stdout)["runs"][0]["name"] == "r"
