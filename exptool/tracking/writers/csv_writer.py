@@ -125,7 +125,8 @@ class CsvWriter(Writer):
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        atomic_write_bytes(self.path, b"".join(out))
+        # With no rows there is nothing a power cut could lose: skip the (slow) fsync.
+        atomic_write_bytes(self.path, b"".join(out), fsync=bool(rows))
         self.rewrites += 1
         self._reopen()
         if self._last is not None:
