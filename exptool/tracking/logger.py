@@ -261,7 +261,8 @@ class Logger:
             return False
         return True
 
-    def _next_step(self, step: Any) -> int:
+    def _step_or_last(self, step: Any) -> int:
+        """``step`` validated, or the last step logged (0 before any) for images, histograms, text."""
         if step is not None:
             return to_step(step)
         return 0 if self._step is None else self._step
@@ -276,8 +277,8 @@ class Logger:
         Raises:
             UsageError: a value that is not a number, a bad metric name or a bad step.
         """
-        if not self._fanout:
-            self._step = self._next_step(step) if step is not None else (0 if self._step is None else self._step + 1)
+        if not self._fanout:  # nothing to write here (another rank, no writers): keep counting steps
+            self._step = to_step(step) if step is not None else (0 if self._step is None else self._step + 1)
             return
         if not self._usable():
             return
@@ -313,7 +314,7 @@ class Logger:
 
         if self.run is None or not self._usable() or not (self.is_main or self._fanout):
             return None
-        step = self._next_step(step)
+        step = self._step_or_last(step)
         data = prepare_image(image, name)
         tag = name[:-4] if name.lower().endswith(".png") else name
         path = None
@@ -338,7 +339,7 @@ class Logger:
         if arr.size == 0:
             raise UsageError(f"Histogram {name!r} has no finite values.")
         counts, edges = np.histogram(arr, bins=bins)
-        step = self._next_step(step)
+        step = self._step_or_last(step)
         with self._lock:
             self._each("log_histogram", lambda w: w.log_histogram(name, arr, step, counts, edges))
 
@@ -356,7 +357,7 @@ class Logger:
         """Send a piece of text to the writers that show text (TensorBoard, W&B summary)."""
         if not self._fanout or not self._usable():
             return
-        step = self._next_step(step)
+        step = self._step_or_last(step)
         with self._lock:
             self._each("log_text", lambda w: w.log_text(tag, text, step))
 
