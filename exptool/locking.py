@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 from .errors import RunLockedError
@@ -38,6 +37,8 @@ class RunLock:
                 f"Run at {self.path.parent} is already being trained{who}.",
                 hint="Wait for it to finish, or stop that process first.",
             ) from None
+        import socket  # noqa: PLC0415 - only a trainer takes the lock; keep `exp ls` start-up lean
+
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         self._fd = fd

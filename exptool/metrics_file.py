@@ -42,31 +42,46 @@ def _to_step(text: str) -> int | None:
 def read_metrics(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """All metrics of a metrics CSV as ``{name: [(step, value), ...]}`` (missing cells skipped).
 
+    Safe on a file that is still being written or was cut by a crash: a last line without its
+    newline is ignored (exptool's writer ends every row with one), and so are NUL bytes and rows
+    that do not parse.
+
     Raises:
         FileNotFoundError: the file does not exist.
     """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    text = data.decode("utf-8", errors="replace").replace("\x00", "")
+    lines = text.splitlines()
+    if lines and not text.endswith(("\n", "\r")):
+        lines.pop()
     series: dict[str, list[tuple[int, float]]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header:
-            return series
-        names = header[2:] if header[:2] == list(RESERVED_COLUMNS) else header[1:]
-        offset = len(header) - len(names)
-        for name in names:
-            series.setdefault(name, [])
-        for row in reader:
-            if not row:
-                continue
-            step = _to_step(row[0])
-            if step is None:
-                continue
-            for i, name in enumerate(names):
-                j = i + offset
-                if j < len(row):
-                    value = _to_float(row[j])
-                    if value is not None:
-                        series[name].append((step, value))
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header:
+        return series
+    names = header[2:] if header[:2] == list(RESERVED_COLUMNS) else header[1:]
+    offset = len(header) - len(names)
+    for name in names:
+        series.setdefault(name, [])
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            continue
+        if not row or len(row) > len(header):
+            continue
+        step = _to_step(row[0])
+        if step is None:
+            continue
+        for i, name in enumerate(names):
+            j = i + offset
+            if j < len(row):
+                value = _to_float(row[j])
+                if value is not None:
+                    series[name].append((step, value))
     return series
 
 

@@ -140,9 +140,10 @@ class Workspace(_Value):
     _FIELDS = ("root",)
     root: Path
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: str | os.PathLike) -> None:
+        root = Path(root)
         super().__init__(root)
-        object.__setattr__(self, "_experiments_dir", Path(root) / EXPERIMENTS_DIR)
+        object.__setattr__(self, "_experiments_dir", root / EXPERIMENTS_DIR)
 
     @classmethod
     def find(cls, start: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Workspace:
@@ -418,12 +419,23 @@ class Run(_Value):
         atomic_write_json(self.record_path, record)
         return record
 
-    def status(self) -> str:
-        """The run's status from ``run.json`` ("unknown" when it cannot be read)."""
-        record = self.read_record()
+    def status(self, record: dict[str, Any] | None = None) -> str:
+        """The run's status from ``run.json`` (or the ``record`` already read from it).
+
+        "unknown" when the record cannot be read; "stale" when it says "running" but no live process
+        holds the run's lock (the trainer was killed before it could record how it ended).
+        """
+        if record is None:
+            record = self.read_record()
         if record.get("_unreadable"):
             return "unknown"
-        return str(record.get("status", "created" if self.exists() else "missing"))
+        status = str(record.get("status", "created" if self.exists() else "missing"))
+        if status == "running":
+            from .locking import is_locked  # noqa: PLC0415 - only for the rare running run
+
+            if not is_locked(self.path):
+                return "stale"
+        return status
 
     def last_metrics(self) -> tuple[int | None, dict[str, float]]:
         """Step and values of the last row of ``logs/metrics.csv``; (None, {}) if none."""

@@ -113,3 +113,16 @@ def test_ls_marks_the_current_run_from_the_environment(runs, exp):
     assert lines[1].split()[0] == "base" and lines[2].split()[:2] == ["*", "wide"]
     table = exp("ls", env={"CURRENT_EXP": "cifar"}).stdout.splitlines()
     assert table[1].split()[:2] == ["*", "cifar"]
+
+
+def test_running_status_is_stale_unless_a_process_holds_the_lock(runs, exp):
+    from exptool.locking import RunLock
+
+    run = Workspace(runs).run("cifar", "r1")
+    run.update_record(status="running")  # as left by a trainer killed with SIGKILL
+    assert json.loads(exp("ls", "cifar", "--json").stdout)["runs"][0]["status"] == "stale"
+    with RunLock(run.path):
+        assert json.loads(exp("ls", "cifar", "--json").stdout)["runs"][0]["status"] == "running"
+        shown = json.loads(exp("show", "-e", "cifar", "-r", "r1", "--json").stdout)
+        assert shown["run"]["status"] == "running"
+    assert json.loads(exp("show", "-e", "cifar", "-r", "r1", "--json").stdout)["run"]["status"] == "stale"

@@ -196,3 +196,10 @@ def test_invalid_names_create_nothing(ws, bad):
     with pytest.raises(InvalidNameError):
         w.run("e", bad).create()
     assert list((ws / "experiments").iterdir()) == []
+
+
+def test_workspace_accepts_a_string_root(ws):
+    from_str = Workspace(str(ws))
+    assert from_str == Workspace(ws)
+    assert from_str.experiments_dir == ws / "experiments"
+    assert from_str.run("e", "r").path == ws / "experiments" / "e" / "r"

@@ -21,7 +21,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     """The facts ``exp ls`` shows for one run."""
     record = run.read_record()
     step, metrics = run.last_metrics()
-    status = "unknown" if record.get("_unreadable") else str(record.get("status", "created"))
+    status = run.status(record)
     return {
         "experiment": run.experiment.name,
         "name": run.name,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
+from ..locking import is_locked
 from ._common import ExperimentOpt, JsonOpt, RunOpt, confirm, info, print_json, resolve_run, workspace
 from ._errors import handle_errors
 
@@ -30,11 +31,8 @@ def clear_logs(
     run_obj = resolve_run(ws, experiment, run).require()
     logs = run_obj.logs_dir
     entries = sorted(logs.iterdir()) if logs.is_dir() else []
-    if run_obj.status() == "running":
-        from ..locking import is_locked  # noqa: PLC0415
-
-        if is_locked(run_obj.path):
-            raise UsageError(f"Run {run_obj.id} is training right now; its logs are in use.")
+    if is_locked(run_obj.path):
+        raise UsageError(f"Run {run_obj.id} is training right now; its logs are in use.")
     if entries and not yes:
         if not sys.stdin.isatty():
             raise UsageError(
