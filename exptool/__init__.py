@@ -27,6 +27,7 @@ _LAZY = {
     "merge_configs": "exptool.config",
     "load_config_to_run": "exptool.config_compat",
     "load_config_from_run": "exptool.config_compat",
+    "save_config_to_run": "exptool.config_compat",
     # tracking
     "Logger": "exptool.tracking",
     "get_logger": "exptool.tracking",
@@ -43,6 +44,7 @@ _LAZY = {
     "pick_device": "exptool.devices",
     # debugging and profiling
     "ModelDebugger": "exptool.debug",
+    "find_nan": "exptool.debug",
     "Timer": "exptool.profiler",
     # plotting
     "read_metrics": "exptool.metrics_file",
@@ -72,8 +74,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .checkpoints import CheckpointManager, load_model_from_checkpoint, load_model_from_path, save_checkpoint
     from .config import apply_overrides, load_config, merge_configs, save_config
-    from .config_compat import load_config_from_run, load_config_to_run
-    from .debug import ModelDebugger
+    from .config_compat import load_config_from_run, load_config_to_run, save_config_to_run
+    from .debug import ModelDebugger, find_nan
     from .devices import pick_device
     from .errors import ExptoolError
     from .metrics_file import read_metrics

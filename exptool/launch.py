@@ -83,7 +83,8 @@ def has_checkpoints(run: Run) -> bool:
     """True if the run's ``checkpoints/`` holds a checkpoint to resume from."""
     from .checkpoints import CheckpointManager  # noqa: PLC0415
 
-    return run.checkpoints_dir.is_dir() and CheckpointManager(run.checkpoints_dir).has_checkpoints()
+    # rank=1: a reader only; it must not tidy or rewrite the manifest of a run it does not own.
+    return run.checkpoints_dir.is_dir() and CheckpointManager(run.checkpoints_dir, rank=1).has_checkpoints()
 
 
 def _has_logged_steps(run: Run) -> bool:
@@ -389,7 +390,7 @@ def execute(request: Mapping[str, Any], fn: Callable[[Any], Any] | None = None, 
             except Exception:  # noqa: BLE001 - a broken writer must not hide the trainer's outcome
                 traceback.print_exc()
         if distributed:
-            _destroy_process_group()
+            _destroy_process_group(wait_for_peers=status == "completed")
     start = ctx.start_step if ctx is not None else 0
     return Outcome(status, code, error, start_step=start, world_size=world_size, in_trainer=not setup_error)
 
@@ -471,11 +472,20 @@ def _init_process_group(local_rank: int) -> None:
     dist.init_process_group(backend=backend)
 
 
-def _destroy_process_group() -> None:
+def _destroy_process_group(wait_for_peers: bool) -> None:
     import torch.distributed as dist  # noqa: PLC0415
 
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    if wait_for_peers:
+        # Leave together: a rank that tears gloo down while a peer is still finishing (rank 0 flushes
+        # logs) can make the peer abort on a closed connection. Skipped after a failure, where a peer
+        # may be stuck in a collective that will never complete.
+        try:
+            dist.barrier()
+        except Exception:  # noqa: BLE001 - a peer that already left must not turn success into failure
+            pass
+    dist.destroy_process_group()
 
 
 def _run_torchrun(request: Mapping[str, Any], dist: DistOptions) -> Outcome:

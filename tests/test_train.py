@@ -40,11 +40,12 @@ TRAINERS = textwrap.dedent(
         import torch
         model = torch.nn.Linear(2, 1)
         ctx.resume(model)
-        (ctx.path / "ready").write_text(str(os.getpid()))
         step = ctx.start_step
         while True:
             step += 1
             ctx.logger.log({"loss": 1.0}, step)
+            if step == ctx.start_step + 1:  # ready once a step is on disk
+                (ctx.path / "ready").write_text(str(os.getpid()))
             if ctx.config.get("poll") and ctx.should_stop:
                 ctx.checkpoints.save(step=step, model=model)
                 (ctx.path / "stopped_cleanly").write_text(str(step))

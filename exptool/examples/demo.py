@@ -114,7 +114,8 @@ def decision_boundary_image(model: Any, x: Any, y: Any, title: str) -> Any:
 def _console() -> Any:
     from rich.console import Console  # noqa: PLC0415
 
-    return Console(highlight=False)
+    # Off a terminal rich would wrap at 80 columns and split paths; keep lines whole for logs.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def train(ctx: Any) -> None:
@@ -182,7 +183,7 @@ def train(ctx: Any) -> None:
                 if ctx.stop_requested():
                     if i == steps_per_epoch - 1:
                         ctx.logger.log({"train_loss": loss.item()}, step)
-                    ctx.checkpoints.save(step=step, epoch=epoch, model=model, optimizer=optimizer)
+                    ctx.checkpoints.save(step=step, epoch=epoch + 1, model=model, optimizer=optimizer)
                     stopped = True
                     break
             if stopped:
@@ -194,7 +195,7 @@ def train(ctx: Any) -> None:
             if seen:
                 metrics["train_acc"] = correct / seen
             ctx.logger.log({"train_loss": loss.item(), **metrics} if seen else metrics, step)
-            ctx.checkpoints.save(step=step, epoch=epoch, model=model, optimizer=optimizer, metrics=metrics)
+            ctx.checkpoints.save(step=step, epoch=epoch + 1, model=model, optimizer=optimizer, metrics=metrics)
             if val_acc > best["val_acc"]:
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
             if console is not None:
