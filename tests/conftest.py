@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# A test run started in the background by a non-interactive shell inherits SIGINT ignored, and every
+# child would too; the tests that press Ctrl-C need it delivered as usual.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ENV_VARS = ("EXP_EXPERIMENT", "EXP_RUN", "CURRENT_EXP", "CURRENT_RUN", "EXPTOOL_ROOT", "EXPTOOL_DEBUG", "NO_COLOR")
 
