@@ -8,6 +8,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+_umask: int | None = None
+
+
+def file_mode(path: str | os.PathLike) -> int:
+    """Permissions for a file written by replacement: the existing file's, else ``0o666`` less the umask.
+
+    ``mkstemp`` creates its temp file ``0o600``; without this, every rewritten file (``run.json``,
+    ``config.json``, ``metrics.csv``, plots) would become unreadable to the rest of a shared group.
+    """
+    global _umask
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    if _umask is None:
+        _umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(_umask)
+    return 0o666 & ~_umask
+
 
 def fsync_dir(path: str | os.PathLike) -> None:
     """Flush a directory entry so a rename inside it survives a power cut (no-op where unsupported)."""
@@ -29,6 +48,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, file_mode(path))
             fh.write(data)
             if fsync:
                 fh.flush()

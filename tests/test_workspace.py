@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -203,3 +205,18 @@ def test_workspace_accepts_a_string_root(ws):
     assert from_str == Workspace(ws)
     assert from_str.experiments_dir == ws / "experiments"
     assert from_str.run("e", "r").path == ws / "experiments" / "e" / "r"
+
+
+def test_rewritten_files_follow_the_umask_and_keep_their_mode(ws):
+    # Atomic writes go through a 0600 temp file; the result must still be readable as the umask allows.
+    old = os.umask(0o022)
+    try:
+        run = Workspace(ws).run("e", "r")
+        run.create()
+        assert stat.S_IMODE(run.record_path.stat().st_mode) == 0o644
+        assert stat.S_IMODE(run.config_path.stat().st_mode) == 0o644
+        run.record_path.chmod(0o640)
+        run.update_record(status="completed")
+        assert stat.S_IMODE(run.record_path.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
