@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 from .errors import RunLockedError
 
 LOCK_NAME = ".lock"
+# How long acquire() retries before it reports the run as busy: far longer than a probe holds the lock.
+PROBE_WAIT_S = 0.3
 
 
 class RunLock:
@@ -27,9 +31,7 @@ class RunLock:
         import fcntl  # noqa: PLC0415 - POSIX only; imported here so Windows can still import exptool
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_flock(fd, fcntl):
             os.close(fd)
             holder = read_holder(self.path.parent)
             who = f" by pid {holder.get('pid')} on {holder.get('host')}" if holder else ""
@@ -64,6 +66,19 @@ class RunLock:
         self.release()
 
 
+def _try_flock(fd: int, fcntl: Any) -> bool:
+    """Take the exclusive lock, retrying briefly: ``is_locked`` (``exp ls``) holds it for an instant to probe."""
+    deadline = time.monotonic() + PROBE_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
 def read_holder(run_path: str | os.PathLike) -> dict:
     """The pid/host written by the current holder ({} if none or unreadable)."""
     try:
@@ -82,11 +97,11 @@ def is_locked(run_path: str | os.PathLike) -> bool:
     except ImportError:
         return False
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY)  # flock needs no write access: readers of a shared run can probe
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two probes never mistake each other for a trainer
     except BlockingIOError:
         return True
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,22 @@ def test_execute_reports_a_failure_without_raising(ws):
     outcome = execute(request, config={"logging": {"writers": ["csv"]}})
     assert outcome.status == "failed" and outcome.exit_code == 1 and "KeyError" in outcome.error
     assert "Traceback" in (run.logs_dir / "log.txt").read_text()
+
+
+def test_a_probe_of_the_run_lock_neither_blocks_training_nor_looks_like_a_trainer(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    import threading
+
+    from exptool.locking import LOCK_NAME, RunLock, is_locked
+
+    (tmp_path / LOCK_NAME).touch()
+    probe = os.open(tmp_path / LOCK_NAME, os.O_RDONLY)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_SH)  # what is_locked() (exp ls) holds for an instant
+        assert is_locked(tmp_path) is False  # another probe is not a trainer
+        threading.Timer(0.05, fcntl.flock, (probe, fcntl.LOCK_UN)).start()
+        with RunLock(tmp_path):  # waits out the probe instead of calling the run busy
+            assert is_locked(tmp_path) is True
+    finally:
+        os.close(probe)
+    assert is_locked(tmp_path) is False
