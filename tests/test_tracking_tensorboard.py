@@ -111,3 +111,23 @@ def test_tensorboard_server_view_of_the_experiments_folder(ws):
     points = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in mux.Tensors("exp/run/logs", "loss")]
     assert points == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 50.0), (6, 66.0)]
     assert tb_series(run.logs_dir)["loss"] == points
+
+
+def test_values_beyond_float32_become_inf_and_the_writer_keeps_going(ws, capfd):
+    """A diverging loss (1e300) used to raise in the encoder and stop TensorBoard for the rest of the run."""
+    import math
+
+    from exptool.tracking import Logger
+    from exptool.workspace import Workspace
+
+    run = Workspace.find().run("exp", "diverged")
+    run.create()
+    with Logger(run=run) as logger:
+        logger.initialize_tensorboard()
+        logger.log({"loss": 1e300, "neg": -1e39, "edge": 3.40282356e38, "ok": 0.5}, 0)
+        logger.log({"loss": 2.0, "neg": -1.0, "edge": 1.0, "ok": 0.25}, 1)
+        assert "tensorboard" in logger.writers
+    assert "writer stopped" not in capfd.readouterr().err
+    series = tb_series(run.logs_dir)
+    assert series["loss"] == [(0, math.inf), (1, 2.0)] and series["neg"] == [(0, -math.inf), (1, -1.0)]
+    assert series["edge"][0] == (0, float(np.float32(3.40282356e38))) and series["ok"] == [(0, 0.5), (1, 0.25)]

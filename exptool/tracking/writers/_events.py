@@ -8,6 +8,7 @@ images, histograms, text) go through TensorBoard's own protobuf classes.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import struct
@@ -19,6 +20,7 @@ import crc32c
 _U64 = struct.Struct("<Q").pack
 _U32 = struct.Struct("<I").pack
 _F64 = struct.Struct("<d").pack
+_F32 = struct.Struct("<f").pack
 _MASK_DELTA = 0xA282EAD8
 
 
@@ -57,6 +59,14 @@ def scalar_value_prefix(tag: str) -> bytes:
     return b"\x0a" + varint(len(value) + 4) + value  # Summary.value = 1
 
 
+def _to_float32_range(value: float) -> float:
+    try:
+        _F32(value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+    return value
+
+
 class ScalarLayout:
     """Encoder for steps that log the same tags in the same order: one ``struct.pack`` per step."""
 
@@ -70,7 +80,11 @@ class ScalarLayout:
         """A framed ``Event`` holding one ``Summary`` with a scalar per tag of the layout."""
         args = self._args
         args[1::2] = values
-        summary = self._struct.pack(*args)
+        try:
+            summary = self._struct.pack(*args)
+        except OverflowError:  # beyond float32's range (a diverging loss): inf, as protobuf stores it
+            args[1::2] = [_to_float32_range(v) for v in args[1::2]]
+            summary = self._struct.pack(*args)
         # Event.wall_time = 1 (double), Event.step = 2 (varint), Event.summary = 5 (message)
         return frame(b"\x09" + _F64(wall_time) + b"\x10" + varint(step) + b"\x2a" + varint(len(summary)) + summary)
 
