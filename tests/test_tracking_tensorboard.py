@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_tracking_readers import tb_accumulator, tb_series
 
 from exptool.tracking.images import prepare_image
@@ -84,7 +85,7 @@ def test_images_histograms_text_and_hparams(tmp_path):
 
 
 def test_tensorboard_server_view_of_the_experiments_folder(ws):
-    """What ``tensorboard --logdir experiments`` shows: the multiplexer its data provider uses."""
+    """The multiplexer of TensorBoard's Python loader (``--load_fast=false``), in-process."""
     from tensorboard.backend.event_processing import plugin_event_multiplexer
     from tensorboard.util import tensor_util
 
@@ -131,3 +132,86 @@ def test_values_beyond_float32_become_inf_and_the_writer_keeps_going(ws, capfd):
     series = tb_series(run.logs_dir)
     assert series["loss"] == [(0, math.inf), (1, 2.0)] and series["neg"] == [(0, -math.inf), (1, -1.0)]
     assert series["edge"][0] == (0, float(np.float32(3.40282356e38))) and series["ok"] == [(0, 0.5), (1, 0.25)]
+
+
+def _serve(logdir, load_fast: str):
+    """Start a real ``tensorboard --logdir`` server on a free port; returns (process, base URL)."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
+         "--port", "0", f"--load_fast={load_fast}", "--reload_interval", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline, seen = time.monotonic() + 90, []
+    for line in proc.stdout:
+        seen.append(line)
+        found = re.search(r"(http://[^ /]+:\d+)/", line)
+        if found:
+            return proc, found.group(1)
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError("tensorboard did not start:\n" + "".join(seen))
+
+
+def _get_json(url: str):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"])  # the Rust data server (default) and the Python reader
+def test_real_tensorboard_server_shows_the_runs_points_once(ws, load_fast):
+    """``tensorboard --logdir experiments`` itself, queried over HTTP like its dashboard does."""
+    import time
+    import urllib.error
+    import urllib.parse
+
+    from exptool.tracking import Logger
+    from exptool.workspace import Workspace
+
+    run = Workspace.find().run("exp", "run")
+    run.create()
+    with Logger(run=run) as logger:
+        logger.initialize_tensorboard()
+        for step in range(10):
+            logger.log({"loss": float(step), "acc": step / 10}, step)
+        logger.log_image("pred", np.zeros((4, 6, 3), np.uint8), 3)
+    with Logger(run=run, resume_step=4) as logger:
+        logger.initialize_tensorboard()
+        for step in (5, 6, 7):
+            logger.log({"loss": 50.0 + step, "acc": 0.5}, step)
+    with Logger(run=run, resume_step=5) as logger:  # a second resume purges too
+        logger.initialize_tensorboard()
+        logger.log({"loss": 66.0, "acc": 0.25}, 6)
+    want_loss = [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 55.0), (6, 66.0)]
+
+    proc, base = _serve(ws / "experiments", load_fast)
+    try:
+        query = urllib.parse.urlencode({"run": "exp/run/logs", "tag": "loss"})
+        deadline, loss = time.monotonic() + 90, None
+        while time.monotonic() < deadline:  # the server loads in the background: poll, no timing assertion
+            try:
+                loss = [(s, v) for _, s, v in _get_json(f"{base}/data/plugin/scalars/scalars?{query}")]
+            except urllib.error.HTTPError:  # 500 until the run's tag is loaded
+                loss = None
+            if loss == want_loss:
+                break
+            time.sleep(0.5)
+        assert _get_json(base + "/data/runs") == ["exp/run/logs"]
+        assert loss == want_loss  # each step once, the resumed values, nothing after the last resume
+        tags = _get_json(base + "/data/plugin/scalars/tags")["exp/run/logs"]
+        assert set(tags) == {"loss", "acc"}
+        query = urllib.parse.urlencode({"run": "exp/run/logs", "tag": "acc"})
+        acc = [(s, round(v, 6)) for _, s, v in _get_json(f"{base}/data/plugin/scalars/scalars?{query}")]
+        assert acc == [(0, 0.0), (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4), (5, 0.5), (6, 0.25)]
+        assert _get_json(base + "/data/plugin/images/tags")["exp/run/logs"]["pred"]["samples"] == 1
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
