@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _timing import exp_command, time_command
+
 TARGET = 1.5
-
-
-def _exp_command() -> list[str]:
-    """The installed console script (what users run), else ``python -m exptool``."""
-    script = Path(sys.executable).with_name("exp")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "exptool"]
 
 
 def _workspace(tmp: Path) -> Path:
@@ -39,22 +32,6 @@ def _workspace(tmp: Path) -> Path:
         run.metrics_path.write_text("step,wall_time,loss,acc\n" + "".join(f"{s},{s}.0,0.5,0.9\n" for s in range(100)))
     state.save_state(ws.root, experiment="mnist", run="run00")
     return ws.root
-
-
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _time(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
-    """Wall time and CPU time (user + system) of one run of ``cmd``."""
-    cpu = _cpu_children()
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {result.stderr.decode()}")
-    return elapsed, _cpu_children() - cpu
 
 
 def main() -> int:
@@ -73,7 +50,7 @@ def main() -> int:
         os.environ.update(XDG_STATE_HOME=env["XDG_STATE_HOME"])
         os.environ.pop("EXPTOOL_STATE_DIR", None)
         ws = _workspace(tmp)
-        exp = _exp_command()
+        exp = exp_command()
         complete_env = {**env, "_EXP_COMPLETE": "complete_bash", "COMP_WORDS": "exp show -r ", "COMP_CWORD": "3"}
         cases = {
             'python -c "import typer"': ([sys.executable, "-c", "import typer"], env),
@@ -83,11 +60,11 @@ def main() -> int:
             "TAB: exp show -r <TAB>": (exp, complete_env),
         }
         for cmd, case_env in cases.values():  # warm the file cache once
-            _time(cmd, ws, case_env)
+            time_command(cmd, ws, case_env)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(args.repeats):
             for name, (cmd, case_env) in cases.items():
-                times[name].append(_time(cmd, ws, case_env))
+                times[name].append(time_command(cmd, ws, case_env))
 
     baseline_name = next(iter(cases))
     base_wall = statistics.median(w for w, _ in times[baseline_name])

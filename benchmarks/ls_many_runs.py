@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _timing import exp_command, time_command
 
 TARGET_S = 1.0
 SUBDIRS = ("checkpoints", "logs", "visualizations", "plots")
@@ -45,30 +45,13 @@ def _make_workspace(root: Path, runs: int) -> None:
         (ws.experiments_dir / f"other{i:02d}" / "r").mkdir(parents=True)
 
 
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _time(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
-    """Wall time and CPU time (user + system) of one run of ``cmd``."""
-    cpu = _cpu_children()
-    start = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {result.stderr.decode()}")
-    return elapsed, _cpu_children() - cpu
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    script = Path(sys.executable).with_name("exp")
-    exp = [str(script)] if script.exists() else [sys.executable, "-m", "exptool"]
+    exp = exp_command()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "EXPTOOL_STATE_DIR": str(tmp / "state")}
@@ -83,11 +66,11 @@ def main() -> int:
             "exp ls --json": [*exp, "ls", "--json"],
         }
         for cmd in cases.values():  # warm the file cache and the bytecode cache
-            _time(cmd, tmp / "ws", env)
+            time_command(cmd, tmp / "ws", env)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(args.repeats):
             for name, cmd in cases.items():
-                times[name].append(_time(cmd, tmp / "ws", env))
+                times[name].append(time_command(cmd, tmp / "ws", env))
 
     print(f"Python {sys.version.split()[0]}, {args.repeats} repeats, command: {' '.join(exp)}")
     print(f"{'case':<28} {'wall s':>7} {'cpu s':>7}  target < {TARGET_S:g} s (wall)")

@@ -18,8 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import exp_command, time_command
 
 TRAINER = '''
 def body(logger, steps):
@@ -50,15 +51,6 @@ logger.finish()
 """
 
 
-def _timed(cmd: list[str], cwd: Path, env: dict) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    return elapsed
-
-
 def _rounded(times: list[float]) -> list[float]:
     return sorted(round(t, 3) for t in times)
 
@@ -69,7 +61,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
 
-    exp_cmd = [shutil.which("exp")] if shutil.which("exp") else [sys.executable, "-m", "exptool"]
+    exp_cmd = exp_command()
     tmp = Path(tempfile.mkdtemp(prefix="exptool-bench-"))
     try:
         root = tmp / "ws"
@@ -84,14 +76,14 @@ def main() -> None:
                 [*exp_cmd, "init-run", "-e", "bench", "-r", name], cwd=root, env=env, check=True, capture_output=True
             )
             (root / "experiments" / "bench" / name / "config.json").write_text(json.dumps({"steps": args.steps}))
-            t_exp = _timed([*exp_cmd, "train", "-e", "bench", "-r", name, "--trainer", "bench_trainer:train"],
-                           root, env)
+            train_cmd = [*exp_cmd, "train", "-e", "bench", "-r", name, "--trainer", "bench_trainer:train"]
+            t_exp, _ = time_command(train_cmd, root, env)
             base = f"b{i}"
             subprocess.run(
                 [*exp_cmd, "init-run", "-e", "bench", "-r", base], cwd=root, env=env, check=True, capture_output=True
             )
             code = BASELINE.format(root=str(root), run=base, steps=args.steps)
-            t_base = _timed([sys.executable, "-c", code], root, env)
+            t_base, _ = time_command([sys.executable, "-c", code], root, env)
             if i:
                 exp_times.append(t_exp)
                 base_times.append(t_base)
