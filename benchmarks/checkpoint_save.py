@@ -1,16 +1,20 @@
 """Checkpoint save speed: exptool against a plain ``torch.save`` of the same ~100 MB model.
 
-Run: ``python benchmarks/checkpoint_save.py [--mb 100] [--repeats 5]``
+Run: ``python benchmarks/checkpoint_save.py [--mb 100] [--repeats 5] [--busy N]``
 
 Prints the median time of each way of saving and the ratios to plain ``torch.save`` measured in
 the same run, interleaved so that disk and page-cache noise hits every variant alike. Targets:
 synchronous save <= 1.1x, asynchronous caller-blocked time <= 0.2x. ``torch.save + fsync`` is shown
 too, because exptool flushes every checkpoint to disk and plain ``torch.save`` does not.
+``--busy N`` keeps N other processes spinning on the CPU meanwhile, like a data loader or a
+neighbour's job would, so the figures under load can be reproduced.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -42,17 +46,37 @@ def _settle() -> None:
         os.sync()
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def _busy(processes: int):
+    """Keep ``processes`` other processes busy on the CPU for the duration."""
+    spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(processes)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.terminate()
+            spinner.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=100.0, help="model size in MB (float32 parameters)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--busy", type=int, default=0, help="other processes spinning on the CPU meanwhile")
     args = parser.parse_args()
 
     model = _model(args.mb)
     size_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
     times: dict[str, list[float]] = {"torch.save": [], "torch.save + fsync": [], "exptool save": [],
                                      "exptool save_async (blocked)": [], "exptool save_async (until done)": []}
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp, _busy(args.busy):
         tmp = Path(tmp)
         manager = CheckpointManager(tmp / "ckpt", keep_last=1, keep_best=0)
         for step in range(args.repeats + 1):  # the first round warms up and is not counted
@@ -79,7 +103,8 @@ def main() -> None:
                 for key, value in rounds.items():
                     times[key].append(value)
     base = statistics.median(times["torch.save"])
-    print(f"model: {size_mb:.1f} MB of float32 parameters, {args.repeats} repeats, median seconds")
+    print(f"model: {size_mb:.1f} MB of float32 parameters, {args.repeats} repeats, median seconds, "
+          f"{args.busy} busy processes beside")
     for key, values in times.items():
         median = statistics.median(values)
         print(f"  {key:<34} {median:8.3f} s   {median / base:5.2f}x torch.save")

@@ -304,6 +304,63 @@ def test_async_save_equals_sync_save_and_is_isolated_from_later_training(ckdir):
     assert _same_state(torch.load(async_path, weights_only=True)["model_state_dict"], snapshot)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_host_copy_shared_among_threads_copies_every_byte(monkeypatch, threads):
+    from exptool.checkpoints import _io
+
+    monkeypatch.setattr(_io.HostStaging, "_MIN_SHARE_BYTES", 64)  # shares cut across and inside tensors
+    state = {"a": torch.randn(1000), "b": torch.arange(77, dtype=torch.int16), "c": torch.randn(3, 5).double(),
+             "empty": torch.empty(0), "view": torch.randn(40, 40).t(), "nested": [torch.randn(333), 1]}
+    staging = _io.HostStaging()
+    copied = None
+    for _ in range(2):  # the second round writes into the reused buffers
+        monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+        copied = staging.copy(state)
+        assert all(torch.equal(copied[k], state[k]) for k in ("a", "b", "c", "empty", "view"))
+        assert torch.equal(copied["nested"][0], state["nested"][0]) and copied["nested"][1] == 1
+        for value in state.values():
+            (value[0] if isinstance(value, list) else value).add_(1)  # training moves on
+    assert not torch.equal(copied["a"], state["a"])  # a copy, not a view
+    assert (staging._pool is None) == (threads == 1)
+
+
+def test_split_cuts_copies_into_consecutive_shares():
+    from exptool.checkpoints._io import _split
+
+    moves = [(1000, 5000, 10), (2000, 6000, 3), (3000, 7000, 9)]
+    shares = _split(moves, 8)
+    assert [sum(size for *_, size in share) for share in shares] == [8, 8, 6]
+    pieces = [piece for share in shares for piece in share]
+    assert pieces == [(1000, 5000, 8), (1008, 5008, 2), (2000, 6000, 3), (3000, 7000, 3), (3003, 7003, 6)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_host_copy_works_in_a_forked_child(monkeypatch):
+    from exptool.checkpoints import _io
+
+    monkeypatch.setattr(_io.HostStaging, "_MIN_SHARE_BYTES", 64)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    staging = _io.HostStaging()
+    state = {"w": torch.randn(4096)}
+    staging.copy(state)  # the parent's pool threads do not exist in a child
+    pid = os.fork()
+    if pid == 0:
+        ok = torch.equal(staging.copy({"w": state["w"] + 1})["w"], state["w"] + 1)
+        os._exit(0 if ok else 1)
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        import time
+
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the host copy hung in a forked child")
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_async_error_surfaces_on_wait(ckdir, monkeypatch):
     from exptool.checkpoints import _io
 
