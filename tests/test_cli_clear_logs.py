@@ -112,3 +112,14 @@ def test_end_of_input_at_the_prompt_deletes_nothing(ws, run_dir):
     child.close()
     assert child.exitstatus == 1
     assert len(list((run_dir / "logs").iterdir())) == 3
+
+
+def test_training_started_during_the_question_keeps_its_logs(ws, run_dir):
+    child = _spawn(ws)
+    child.expect(r"\[y/N\]: ")
+    with RunLock(run_dir):  # `exp train` starts while the user reads the question
+        child.sendline("y")
+        child.read()  # until the process ends
+        child.close()
+    assert child.exitstatus == 2
+    assert len(list((run_dir / "logs").iterdir())) == 3

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
-from ..locking import is_locked
+from ..errors import RunLockedError, UsageError
+from ..locking import RunLock, is_locked
 from ._common import ExperimentOpt, JsonOpt, RunOpt, confirm, info, print_json, resolve_run, workspace
 from ._errors import handle_errors
 
@@ -31,8 +31,8 @@ def clear_logs(
     run_obj = resolve_run(ws, experiment, run).require()
     logs = run_obj.logs_dir
     entries = sorted(logs.iterdir()) if logs.is_dir() else []
-    if is_locked(run_obj.path):
-        raise UsageError(f"Run {run_obj.id} is training right now; its logs are in use.")
+    if is_locked(run_obj.path):  # say so before asking
+        raise _busy(run_obj.id)
     if entries and not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -42,13 +42,24 @@ def clear_logs(
         if not confirm(f"Delete {len(entries)} entries in {logs}?"):
             info("Nothing deleted.")
             raise typer.Exit(1)
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    logs.mkdir(exist_ok=True)
+    try:
+        lock = RunLock(run_obj.path).acquire()  # so no `exp train` starts writing while we delete
+    except RunLockedError:
+        raise _busy(run_obj.id) from None
+    try:
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        logs.mkdir(exist_ok=True)
+    finally:
+        lock.release()
     if json_out:
         print_json({"experiment": run_obj.experiment.name, "run": run_obj.name, "deleted": [e.name for e in entries]})
     else:
         info(f"Cleared {len(entries)} entr{'ies' if len(entries) != 1 else 'y'} from {logs}.")
+
+
+def _busy(run_id: str) -> UsageError:
+    return UsageError(f"Run {run_id} is training right now; its logs are in use.")
