@@ -27,9 +27,12 @@ def validate_name(name: str, kind: str = "name") -> str:
     if name.startswith("-"):
         raise InvalidNameError(f"Invalid {kind}: {shown} starts with '-'.", hint=f"{rule[0].upper()}{rule[1:]}.")
     if not _NAME_RE.fullmatch(name):
-        raise InvalidNameError(
-            f"Invalid {kind}: {shown} must be a single folder name.", hint=f"{rule[0].upper()}{rule[1:]}."
-        )
+        if "/" in name or "\\" in name:
+            problem = "must be a single folder name"
+        else:
+            bad = next(c for c in name if not _NAME_RE.fullmatch(c))
+            problem = f"contains {bad!r}"
+        raise InvalidNameError(f"Invalid {kind}: {shown} {problem}.", hint=f"{rule[0].upper()}{rule[1:]}.")
     return name
 
 

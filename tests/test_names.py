@@ -19,3 +19,14 @@ def test_invalid_names(name):
         validate_name(name, "run name")
     assert "run name" in str(info.value)
     assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("a/b", "must be a single folder name"), ("a\\b", "must be a single folder name"),
+     ("my run", "contains ' '"), ("lr=0.1", "contains '='"), ("tab\t", "contains '\\t'")],
+)
+def test_the_message_names_the_problem(name, problem):
+    with pytest.raises(InvalidNameError) as info:
+        validate_name(name, "run name")
+    assert info.value.message == f"Invalid run name: {name!r} {problem}."
