@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -80,27 +81,53 @@ def _key_on_line(text: str, index: int) -> str | None:
 
 
 def save_config(config: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Save ``config`` atomically as JSON or YAML, chosen by the file suffix."""
+    """Save ``config`` atomically as JSON or YAML, chosen by the file suffix.
+
+    NumPy and 0-d torch scalars become plain numbers, paths become strings, tuples and sets lists.
+
+    Raises:
+        ConfigError: a value has no YAML/JSON form (the message names its key); nothing is written.
+    """
     path = Path(path)
+    plain = _plain(config, "", path)
     if path.suffix.lower() in YAML_SUFFIXES:
         import yaml  # noqa: PLC0415
 
-        text = yaml.safe_dump(_plain(config), sort_keys=False)
+        text = yaml.safe_dump(plain, sort_keys=False)
     else:
-        text = json.dumps(_plain(config), indent=2) + "\n"
+        text = json.dumps(plain, indent=2) + "\n"
     atomic_write_text(path, text)
     return path
 
 
-def _plain(obj: Any) -> Any:
-    """Turn mappings/sequences/paths into plain JSON/YAML types."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
+def _plain(obj: Any, key: str, path: Path) -> Any:
+    """``obj`` as plain JSON/YAML types; ``key`` is its dotted place in the config, for the error."""
+    if obj is None or isinstance(obj, bool):
+        return obj
+    if isinstance(obj, str):
         return str(obj)
-    return obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v, f"{key}.{k}" if key else str(k), path) for k, v in obj.items()}
+    if isinstance(obj, (set, frozenset)):
+        try:
+            obj = sorted(obj)
+        except TypeError:
+            obj = list(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, f"{key}[{i}]", path) for i, v in enumerate(obj)]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if getattr(obj, "shape", None) == () and callable(getattr(obj, "item", None)):  # numpy.bool_, 0-d tensors
+        return _plain(obj.item(), key, path)
+    raise ConfigError(
+        f"Cannot save config {path}: {key or 'the config'} is a {type(obj).__module__}.{type(obj).__qualname__}, "
+        "not a YAML/JSON value.",
+        hint="Convert it to a number, string, list or mapping first (e.g. float(x), str(x)).",
+    )
 
 
 def parse_value(text: str) -> Any:

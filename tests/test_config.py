@@ -97,6 +97,31 @@ def test_save_then_load_round_trips(tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_save_turns_numpy_and_torch_scalars_into_plain_values(tmp_path, suffix):
+    import numpy as np
+    import torch
+
+    path = tmp_path / f"out{suffix}"
+    config = {"lr": np.float64(3e-4), "epochs": np.int64(5), "flag": np.bool_(True), "t": torch.tensor(0.5),
+              "tags": {"b", "a"}, "sizes": np.array([1, 2])[0]}
+    save_config(config, path)
+    loaded = load_config(path)
+    assert loaded == {"lr": 3e-4, "epochs": 5, "flag": True, "t": 0.5, "tags": ["a", "b"], "sizes": 1}
+    assert [type(loaded[k]) for k in ("lr", "epochs", "flag")] == [float, int, bool]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_save_of_an_unsupported_value_names_its_key_and_writes_nothing(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    save_config({"a": 1}, path)
+    with pytest.raises(ConfigError, match=r"model\.layers\[1\] is a builtins\.object") as info:
+        save_config({"model": {"layers": [1, object()]}}, path)
+    assert str(path) in str(info.value) and info.value.exit_code == 2
+    assert load_config(path) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_save_replaces_an_existing_file(tmp_path):
     path = tmp_path / "c.json"
     save_config({"a": 1}, path)
