@@ -72,6 +72,15 @@ def test_set_usage_errors(runs, args):
     assert result.stderr.startswith("error:")
 
 
+@pytest.mark.parametrize("args", [["a", ""], ["", "r1"], ["-e", "a", "-r", ""], ["a/"]])
+def test_set_refuses_an_empty_name_instead_of_keeping_the_old_run(runs, args):
+    invoke("set", "a", "r2")
+    result = invoke("set", *args)  # e.g. exp set "$EXP" "$RUN" with RUN unset
+    assert result.exit_code == 2
+    assert "empty name" in result.stderr
+    assert state.load_state(runs) == {"experiment": "a", "run": "r2"}
+
+
 def test_set_clear(runs):
     invoke("set", "a", "r1")
     result = invoke("set", "--clear", "--json")

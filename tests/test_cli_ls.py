@@ -126,3 +126,9 @@ def test_running_status_is_stale_unless_a_process_holds_the_lock(runs, exp):
         shown = json.loads(exp("show", "-e", "cifar", "-r", "r1", "--json").stdout)
         assert shown["run"]["status"] == "running"
     assert json.loads(exp("show", "-e", "cifar", "-r", "r1", "--json").stdout)["run"]["status"] == "stale"
+
+
+def test_ls_empty_experiment_name_is_refused_not_read_as_all(runs, exp):
+    result = exp("ls", "")  # e.g. exp ls "$EXP" with EXP unset
+    assert result.returncode == 2 and "empty name" in result.stderr
+    assert result.stdout == ""

@@ -10,6 +10,7 @@ import typer
 
 from .. import state
 from ..errors import UsageError
+from ..names import validate_name
 from ._common import (
     STATUS_STYLE,
     ExperimentOpt,
@@ -60,6 +61,9 @@ def set_current(
     pos_exp, pos_run = target, run_arg
     if target and "/" in target and run_arg is None:
         pos_exp, _, pos_run = target.partition("/")
+    for value, kind in ((pos_exp, "experiment"), (pos_run, "run"), (experiment, "experiment"), (run, "run")):
+        if value == "":  # a script's unset variable: refuse it rather than keep the old run current
+            validate_name(value, f"{kind} name")
     if pos_exp and experiment and pos_exp != experiment:
         raise UsageError(f"Two different experiments given: {pos_exp!r} and -e {experiment!r}.")
     if pos_run and run and pos_run != run:

@@ -61,7 +61,7 @@ def ls(
         rows = [[("* " if e["name"] == mark else "  ") + e["name"], str(e["runs"])] for e in exps]
         print_table(["  experiment", "runs"], rows)
         return
-    exps = [ws.experiment(experiment).require()] if experiment else ws.experiments()
+    exps = [ws.experiment(experiment).require()] if experiment is not None else ws.experiments()
     runs = [run_summary(r) for exp in exps for r in exp.runs()]
     if json_out:
         payload: dict[str, Any] = {"workspace": str(ws.root), "runs": runs}
