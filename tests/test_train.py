@@ -186,6 +186,7 @@ def test_failing_trainer_is_recorded_with_traceback(exp, tws):
 def test_missing_run_explains_and_create_makes_it(exp, tws):
     res = exp("train", "-e", "e", "-r", "nothere", "--trainer", "tt:failing")
     assert res.returncode == 2 and "does not exist" in res.stderr and "init-run" in res.stderr
+    assert "--create" in res.stderr and not (tws / "experiments" / "e" / "nothere").exists()
     res = exp("train", "-e", "e", "-r", "made", "--create", "--trainer", "tt:counting", "--set", "+steps=2",
               "--set", "+logging.writers=[csv]")
     assert res.returncode == 0, res.stderr

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import NotFoundError, UsageError
 from ._common import (
     STATUS_STYLE,
     ExperimentOpt,
@@ -135,7 +135,10 @@ def train(
     source = ws.resolve_config(config) if config else None
     if not run_obj.exists():
         if not create:
-            run_obj.require()
+            raise NotFoundError(
+                f"Run {run_obj.id!r} does not exist.",
+                hint=f"Add --create, or create it first: exp init-run -e {run_obj.experiment.name} -r {run_obj.name}",
+            )
         run_obj.create(config_source=source, exist_ok=True)
     base = load_config(run_obj.config_path) if run_obj.config_path.exists() else {}
     if source is not None:
