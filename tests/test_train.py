@@ -214,6 +214,7 @@ def test_interrupt_records_interrupted_and_exits_130(exp, tws, sig):
     rec = _record(run_path)
     assert rec["status"] == "interrupted" and rec["exit_code"] == 130
     assert _steps(run_path)  # the logs were flushed
+    assert "`exp train --clear` starts it over" in err  # no checkpoint: a plain `exp train` would refuse
 
 
 @pytest.mark.slow
@@ -227,6 +228,7 @@ def test_sigterm_lets_a_polling_trainer_checkpoint(exp, tws):
     assert proc.returncode == 130, err
     stopped_at = int((run_path / "stopped_cleanly").read_text())
     assert _record(run_path)["status"] == "interrupted"
+    assert "run `exp train` again to resume from the last checkpoint" in err
     manifest = json.loads((run_path / "checkpoints" / "manifest.json").read_text())
     assert manifest["checkpoints"][-1]["step"] == stopped_at
 

@@ -122,7 +122,7 @@ def train(
 ) -> None:
     """Run a trainer in the current run: logs, checkpoints, resume, run.json; torchrun with --nproc-per-node."""
     from ..config import load_config, merge_configs  # noqa: PLC0415
-    from ..launch import DistOptions, effective_config  # noqa: PLC0415
+    from ..launch import DistOptions, effective_config, has_checkpoints  # noqa: PLC0415
     from ..launch import train as launch_train  # noqa: PLC0415
     from ..trainers import choose_trainer, registered_trainers  # noqa: PLC0415
 
@@ -184,10 +184,11 @@ def train(
         info(f"{style('completed', STATUS_STYLE['completed'])} {run_obj.id} in {outcome.duration_s:.1f} s{last}")
         info(f"Logs: {run_obj.logs_dir}  (tensorboard --logdir {run_obj.logs_dir})")
     elif outcome.status == "interrupted":
-        print(
-            f"interrupted: {run_obj.id} stopped; run `exp train` again to resume from the last checkpoint.",
-            file=sys.stderr,
-        )
+        if has_checkpoints(run_obj):
+            again = "run `exp train` again to resume from the last checkpoint"
+        else:
+            again = "it saved no checkpoint to resume from: `exp train --clear` starts it over"
+        print(f"interrupted: {run_obj.id} stopped; {again}.", file=sys.stderr)
     elif not outcome.in_trainer:
         print_error(f"could not start the trainer: {outcome.error}")
     else:
