@@ -13,7 +13,7 @@ from .. import state
 from ..errors import InvalidNameError, NoCurrentRunError
 from ..names import validate_name
 from ..workspace import Experiment, Run, Workspace
-from ._complete import complete_experiment, complete_run
+from ._complete import complete_experiment, complete_run, root_from
 
 ExperimentOpt = Annotated[
     Optional[str],
@@ -26,16 +26,6 @@ RunOpt = Annotated[
     typer.Option("--run", "-r", help="Run name (default: the current one).", autocompletion=complete_run),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (keys documented in docs/cli.md).")]
-
-
-def root_from(ctx: typer.Context) -> str | None:
-    """The ``--root`` given to ``exp`` itself, if any."""
-    node: Any = ctx
-    while node is not None:
-        if node.params.get("root"):
-            return node.params["root"]
-        node = node.parent
-    return None
 
 
 def workspace(ctx: typer.Context) -> Workspace:

@@ -18,14 +18,20 @@ from ..names import is_valid_name
 from ..workspace import Workspace, find_workspace_root
 
 
-def _workspace(ctx: typer.Context) -> Workspace | None:
-    root = None
+def root_from(ctx: typer.Context) -> str | None:
+    """The ``--root`` given to ``exp`` itself, if any."""
     node: Any = ctx
     while node is not None:
-        root = root or node.params.get("root")
+        if node.params.get("root"):
+            return node.params["root"]
         node = node.parent
+    return None
+
+
+def _workspace(ctx: typer.Context) -> Workspace | None:
+    """The workspace for a completion request, or None: TAB must never raise."""
     try:
-        return Workspace(find_workspace_root(root=root))
+        return Workspace(find_workspace_root(root=root_from(ctx)))
     except Exception:
         return None
 
