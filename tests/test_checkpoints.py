@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import random
+import time
 
 import pytest
 import torch
@@ -351,8 +352,6 @@ def test_host_copy_works_in_a_forked_child(monkeypatch):
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
-        import time
-
         time.sleep(0.05)
     else:
         os.kill(pid, 9)
@@ -405,6 +404,62 @@ def test_damaged_manifest_is_rebuilt_from_the_files(ckdir):
     assert again.best_path.name == "checkpoint_step_1.pth"
     assert (ckdir / "manifest.json.damaged").read_text() == "{ not json"
     assert json.loads((ckdir / "manifest.json").read_text())["best"] == "checkpoint_step_1.pth"
+
+
+@pytest.mark.parametrize("field", ["checkpoints", "pending_delete"])
+@pytest.mark.parametrize("name", ["../victim.pth", "sub/victim.pth", "..", "/abs/victim.pth", ""])
+def test_manifest_naming_files_outside_the_folder_is_rebuilt_and_never_deletes_them(ckdir, tmp_path, field, name):
+    ckpt = CheckpointManager(ckdir, keep_last=1)
+    ckpt.save(step=1, model=_model())
+    victim = tmp_path / "victim.pth"
+    torch.save({"model_state_dict": _model().state_dict()}, victim)
+    (ckdir / "sub").mkdir()
+    torch.save({"model_state_dict": _model().state_dict()}, ckdir / "sub" / "victim.pth")
+    manifest = json.loads((ckdir / "manifest.json").read_text())
+    if field == "checkpoints":  # an entry that pruning would delete
+        manifest["checkpoints"].insert(0, {"file": name, "step": 0})
+    else:
+        manifest["pending_delete"] = [name]
+    (ckdir / "manifest.json").write_text(json.dumps(manifest))
+
+    again = CheckpointManager(ckdir, keep_last=1)
+    assert (ckdir / "manifest.json.damaged").exists()
+    again.save(step=2, model=_model())
+    again.wait()
+    assert victim.is_file() and (ckdir / "sub" / "victim.pth").is_file()
+    assert again.last_path.name == "checkpoint_step_2.pth"
+    assert all("/" not in e["file"] and e["file"] not in ("", "..") for e in again.manifest["checkpoints"])
+
+
+@pytest.mark.parametrize("checkpoints", [[{"file": "a.pth", "metrics": [1]}], [{"file": "a.pth", "step": 1e400}],
+                                         "abc", [{"file": 3}]])
+def test_manifest_of_the_wrong_shape_is_rebuilt(ckdir, checkpoints):
+    CheckpointManager(ckdir).save(step=1, model=_model())
+    (ckdir / "manifest.json").write_text(json.dumps({"format": 1, "checkpoints": checkpoints})
+                                         .replace('"step": Infinity', '"step": 1e400'))
+    again = CheckpointManager(ckdir)
+    assert again.last_path.name == "checkpoint_step_1.pth"
+
+
+def test_a_checkpoint_deleted_by_hand_is_dropped_and_the_run_resumes_from_the_one_before(ckdir):
+    ckpt = CheckpointManager(ckdir, keep_last=3, keep_best=1, metric="loss")
+    for step, loss in enumerate([0.3, 0.1, 0.2]):
+        ckpt.save(step=step, model=_model(seed=step), metrics={"loss": loss})
+    (ckdir / "checkpoint_step_2.pth").unlink()  # a bad checkpoint the user removed
+    (ckdir / "checkpoint_step_1.pth").unlink()
+
+    reader = CheckpointManager(ckdir, metric="loss", rank=1)  # only rank 0 decides a file is gone
+    with pytest.raises(CheckpointError, match="not found"):
+        reader.load("last", _model())
+    again = CheckpointManager(ckdir, keep_last=3, keep_best=1, metric="loss")
+    model = _model(seed=9)
+    assert again.resume(model).step == 0
+    assert _same_state(model.state_dict(), _model(seed=0).state_dict())
+    reader.reload()
+    assert reader.last_path.name == "checkpoint_step_0.pth" and reader.best_path.name == "checkpoint_step_0.pth"
+    manifest = json.loads((ckdir / "manifest.json").read_text())
+    assert [e["file"] for e in manifest["checkpoints"]] == ["checkpoint_step_0.pth"]
+    assert manifest["last"] == manifest["best"] == "checkpoint_step_0.pth"
 
 
 def test_leftover_temp_files_are_removed_and_foreign_files_kept(ckdir):

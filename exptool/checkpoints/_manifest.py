@@ -39,6 +39,7 @@ class Entry:
     def from_json(cls, data: dict[str, Any]) -> Entry:
         if not isinstance(data, dict) or not isinstance(data.get("file"), str):
             raise ValueError("entry without a file name")
+        _check_name(data["file"])
         metrics = {str(k): float(v) for k, v in (data.get("metrics") or {}).items() if _is_number(v)}
         return cls(
             file=data["file"],
@@ -64,6 +65,13 @@ class Manifest:
     @property
     def last(self) -> Entry | None:
         return self.entries[-1] if self.entries else None
+
+    def drop_missing(self, directory: Path) -> bool:
+        """Forget entries whose file is gone; True when there were any."""
+        kept = [e for e in self.entries if (directory / e.file).is_file()]
+        dropped = len(kept) != len(self.entries)
+        self.entries = kept
+        return dropped
 
     def ranked(self, metric: str | None, mode: str) -> list[Entry]:
         """Entries with a finite value of ``metric``, best first; the earlier save wins a tie."""
@@ -101,7 +109,7 @@ class Manifest:
         if not isinstance(data, dict) or not isinstance(data.get("checkpoints"), list):
             raise ValueError("not an exptool checkpoint manifest")
         entries = [Entry.from_json(d) for d in data["checkpoints"]]
-        pending = [str(f) for f in data.get("pending_delete") or []]
+        pending = [_check_name(f) for f in data.get("pending_delete") or []]
         return cls(entries, pending)
 
 
@@ -113,7 +121,10 @@ def read(directory: Path) -> Manifest | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from exc
-    return Manifest.from_json(json.loads(text))
+    try:
+        return Manifest.from_json(json.loads(text))
+    except (TypeError, AttributeError, OverflowError) as exc:  # valid JSON of the wrong shape
+        raise ValueError(f"not an exptool checkpoint manifest: {exc}") from exc
 
 
 def write(directory: Path, manifest: Manifest, metric: str | None, mode: str, keep_best: int, *,
@@ -163,6 +174,14 @@ def quarantine(directory: Path) -> Path | None:
     except OSError:
         return None
     return dst
+
+
+def _check_name(name: Any) -> str:
+    """``name`` if it is a plain file name in the folder: a manifest must never make exptool load or
+    delete a file elsewhere (``../x``, ``/x``, ``sub/x``)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"not a file name in the checkpoint folder: {name!r}")
+    return name
 
 
 def _int_or_none(value: Any) -> int | None:

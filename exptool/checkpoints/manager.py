@@ -275,6 +275,10 @@ class CheckpointManager:
             manifest = _manifest.rebuild(self.directory)
             if self.is_writer and (manifest.entries or damaged):
                 _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=self.fsync)
+        elif self.is_writer and manifest.drop_missing(self.directory):
+            # Files deleted by hand: last and best fall back to the checkpoints still there. Only
+            # the writer decides: on a network file system another node may not see a new file yet.
+            _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=self.fsync)
         return manifest
 
     def reload(self) -> None:
