@@ -6,6 +6,7 @@ with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from typing import Any
@@ -21,8 +22,9 @@ def set_random_seed(seed: int, deterministic: bool = False) -> None:
         deterministic: also ask torch for deterministic algorithms (``warn_only``) and turn off
             cuDNN benchmarking: slower, but repeatable on the same hardware.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= _MAX_SEED:
         raise ValueError(f"seed must be an integer between 0 and {_MAX_SEED}, got {seed!r}")
+    seed = int(seed)  # a NumPy integer too (e.g. drawn with np.random.randint)
     random.seed(seed)
     np = _numpy()
     if np is not None:

@@ -32,6 +32,17 @@ def test_bad_seed_is_refused(bad):
         set_random_seed(bad)
 
 
+def test_numpy_integer_seed_is_accepted():
+    import numpy as np
+
+    set_random_seed(123)
+    first = _draw()
+    set_random_seed(np.int64(123))
+    assert _draw() == first
+    with pytest.raises(ValueError, match="seed"):
+        set_random_seed(np.float64(1.0))
+
+
 def test_deterministic_mode_sets_torch_flags(monkeypatch):
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)  # restored after the test
     before = torch.are_deterministic_algorithms_enabled()
