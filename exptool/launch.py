@@ -2,7 +2,7 @@
 
 :func:`train` is what ``exp train`` calls. It holds the run's lock, decides resume or fresh start,
 saves the effective config, records status and provenance in ``run.json``, then either calls
-:func:`execute` here or starts ``python -m torch.distributed.run ... -m exptool.launch``, whose
+:func:`execute` here or starts torchrun (``torch.distributed.run ... -m exptool.launch``), whose
 workers call :func:`execute` with their rank. Only rank 0 (on node 0) writes logs, checkpoints and
 ``run.json``.
 
@@ -493,7 +493,7 @@ def _run_torchrun(request: Mapping[str, Any], dist: DistOptions) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="exptool-") as tmp:
         env = {**os.environ, SPEC_ENV: json.dumps(dict(request)), OUTCOME_ENV: tmp}
         env.setdefault("OMP_NUM_THREADS", "1")
-        cmd = [sys.executable, "-m", "torch.distributed.run", *dist.torchrun_args(), "-m", "exptool.launch"]
+        cmd = [sys.executable, "-c", _AGENT, *dist.torchrun_args(), "-m", "exptool.launch"]
         proc = subprocess.Popen(cmd, env=env, stdout=_stdout_fd())
         signalled: list[int] = []
 
@@ -528,6 +528,23 @@ def _run_torchrun(request: Mapping[str, Any], dist: DistOptions) -> Outcome:
         status, code, error, start_step=int(main.get("start_step", 0)), world_size=dist.world_size,
         in_trainer=in_trainer,
     )
+
+
+# torchrun itself (``python -m torch.distributed.run``), minus the traceback it prints when Ctrl-C or
+# SIGTERM stops it: it has shut its workers down by then, and `exp train` reports the interruption.
+_AGENT = "import sys; from exptool.launch import _agent_main; sys.exit(_agent_main(sys.argv[1:]))"
+
+
+def _agent_main(argv: list[str]) -> int:
+    """Run torchrun's ``main`` with ``argv``; a signal that stops it exits ``128 + signal`` quietly."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException  # noqa: PLC0415
+    from torch.distributed.run import main  # noqa: PLC0415
+
+    try:
+        main(argv)
+    except SignalException as exc:
+        return 128 + int(exc.sigval)
+    return 0
 
 
 def _stdout_fd() -> int | None:

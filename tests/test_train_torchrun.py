@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +48,14 @@ DDP_TRAINER = textwrap.dedent(
             "is_main": ctx.is_main, "seed": ctx.seed, "device": str(ctx.device),
             "same_weights": all(torch.equal(weights[0], w) for w in weights),
         }))
+
+    def waits(ctx):
+        import time
+
+        ctx.logger.log({"loss": 1.0}, 1)
+        (ctx.path / f"ready{ctx.rank}").write_text("")
+        while True:
+            time.sleep(0.05)
     """
 )
 
@@ -79,3 +92,24 @@ def test_a_failing_rank_marks_the_run_failed(exp, ws):
     assert "rank 1 gives up" in res.stderr
     record = json.loads((run_path / "run.json").read_text())
     assert record["status"] == "failed" and record["exit_code"] == 1
+
+
+def test_ctrl_c_stops_every_rank_with_a_short_message(exp, ws):
+    run_path = _new_run(exp, ws, "stop", {})
+    # A terminal sends Ctrl-C to the whole foreground process group: exp, torchrun and the workers.
+    proc = subprocess.Popen([sys.executable, "-m", "exptool", "train", "--trainer", "ddp_trainer:waits",
+                             "--nproc-per-node", "2"], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((run_path / f"ready{r}").exists() for r in (0, 1)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and "SignalException" not in err
+    assert json.loads((run_path / "run.json").read_text())["status"] == "interrupted"
