@@ -642,12 +642,21 @@ def find_nan(model: nn.Module, *args: Any, loss_fn: Callable[[Any], torch.Tensor
     """Run ``model(*args, **kwargs)`` (and ``loss_fn(output).backward()`` if given) and return the
     first module, in execution order, whose output or output gradient holds NaN/Inf.
 
-    Forward findings come before backward ones. Hooks are removed afterwards, even on error.
+    Forward findings come before backward ones. Hooks are removed afterwards, even on error, and
+    the parameters' ``.grad`` are put back as they were, so the probe adds no gradient to training
+    (in training mode its forward pass still updates BatchNorm running statistics, as any would).
     """
-    with ModelDebugger(model).watch_nan(*modules) as dbg:
-        output = model(*args, **kwargs)
-        if dbg.nan_finding is None and loss_fn is not None:
-            loss = loss_fn(output)
-            if loss.requires_grad:
-                loss.backward()
+    saved_grads = [(p, p.grad) for p in model.parameters()]
+    try:
+        with ModelDebugger(model).watch_nan(*modules) as dbg:
+            output = model(*args, **kwargs)
+            if dbg.nan_finding is None and loss_fn is not None:
+                loss = loss_fn(output)
+                if loss.requires_grad:
+                    for param, _ in saved_grads:
+                        param.grad = None
+                    loss.backward()
+    finally:
+        for param, grad in saved_grads:
+            param.grad = grad
     return dbg.nan_finding

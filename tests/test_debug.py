@@ -274,6 +274,15 @@ def test_find_nan_backward_names_where_the_gradient_broke():
     assert_no_hooks(model)
 
 
+def test_find_nan_leaves_the_parameters_gradients_as_they_were(model):
+    model(x()).sum().backward()  # gradients being accumulated by the training loop
+    before = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.head.weight.grad = None  # and one parameter without a gradient yet
+    assert find_nan(model, x(), loss_fn=lambda out: out.pow(2).sum()) is None
+    assert model.head.weight.grad is None
+    assert all(torch.equal(p.grad, before[name]) for name, p in model.named_parameters() if name != "head.weight")
+
+
 def test_find_nan_in_loss_points_outside_the_modules(model):
     finding = find_nan(model, x(), loss_fn=lambda out: out.sum() * float("nan"))
     # the model returns the head's output tensor itself, so the head is the first to see the gradient
