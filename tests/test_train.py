@@ -217,6 +217,18 @@ def test_interrupt_records_interrupted_and_exits_130(exp, tws, sig):
     assert "`exp train --clear` starts it over" in err  # no checkpoint: a plain `exp train` would refuse
 
 
+def test_interrupt_with_the_output_pipe_gone_still_exits_130(exp, tws):
+    # `exp train 2>&1 | tee log` and Ctrl-C: tee dies too, and the last message has no reader.
+    run_path = _run(exp, tws, "teed")
+    proc = _popen("train", "--trainer", "tt:sleeping", cwd=tws)
+    _wait_for(run_path / "ready", proc)
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert _record(run_path)["status"] == "interrupted"
+
+
 @pytest.mark.slow
 def test_sigterm_lets_a_polling_trainer_checkpoint(exp, tws):
     run_path = _run(exp, tws, "graceful", {"poll": True})

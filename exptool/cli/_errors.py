@@ -28,6 +28,13 @@ def print_error(message: str, hint: str | None = None) -> None:
         print(f"  {hint}", file=sys.stderr)
 
 
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so Python does not complain at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def handle_errors(func: F) -> F:
     """Wrap a command so exptool errors, interrupts and bugs end with a message and the right exit code."""
 
@@ -45,11 +52,8 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except BrokenPipeError:
-            # The reader went away (`exp ls | head`): stop quietly, and keep Python from complaining
-            # about the unflushed stdout at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        except BrokenPipeError:  # the reader went away (`exp ls | head`): stop quietly
+            silence_stdout()
             raise typer.Exit(EXIT_FAILURE) from None
         except OSError as exc:
             if debug_enabled():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -23,7 +23,12 @@ from ._common import (
     workspace,
 )
 from ._complete import _workspace, complete_config
-from ._errors import handle_errors, print_error
+from ._errors import handle_errors, print_error, silence_stdout
+
+if TYPE_CHECKING:
+    from ..launch import Outcome
+    from ..trainers import TrainerSpec
+    from ..workspace import Run
 
 
 def register(app: typer.Typer) -> None:
@@ -122,7 +127,7 @@ def train(
 ) -> None:
     """Run a trainer in the current run: logs, checkpoints, resume, run.json; torchrun with --nproc-per-node."""
     from ..config import load_config, merge_configs  # noqa: PLC0415
-    from ..launch import DistOptions, effective_config, has_checkpoints  # noqa: PLC0415
+    from ..launch import DistOptions, effective_config  # noqa: PLC0415
     from ..launch import train as launch_train  # noqa: PLC0415
     from ..trainers import choose_trainer, registered_trainers  # noqa: PLC0415
 
@@ -159,6 +164,18 @@ def train(
         outcome = launch_train(
             run_obj, spec, effective, seed=seed, resume=resume, clear=clear, dist=dist, on_start=banner
         )
+    try:
+        _report(run_obj, spec, outcome, json_out)
+    except BrokenPipeError:  # the reader is gone (Ctrl-C also stopped `| tee`): the exit code still tells
+        silence_stdout()
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -> None:
+    """How the training ended: the --json object, or a line or two for people."""
+    from ..launch import has_checkpoints  # noqa: PLC0415
+
     step, metrics = run_obj.last_metrics()
     if json_out:
         print_json(
@@ -196,5 +213,3 @@ def train(
             f"trainer {spec.name!r} failed: {outcome.error}",
             f"The traceback is in {run_obj.logs_dir / 'log.txt'}.",
         )
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
