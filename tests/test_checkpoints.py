@@ -462,6 +462,17 @@ def test_a_checkpoint_deleted_by_hand_is_dropped_and_the_run_resumes_from_the_on
     assert manifest["last"] == manifest["best"] == "checkpoint_step_0.pth"
 
 
+def test_a_rebuilt_manifest_is_accepted_by_the_next_read(ckdir):
+    ckdir.mkdir()
+    torch.save({"model_state_dict": _model().state_dict()}, ckdir / "odd\\name.pth")
+    torch.save({"model_state_dict": _model().state_dict()}, ckdir / "checkpoint_epoch_2.pth")
+    CheckpointManager(ckdir)  # no manifest yet: rebuilt from the files
+    again = CheckpointManager(ckdir)
+    assert not (ckdir / "manifest.json.damaged").exists()
+    assert [e["file"] for e in again.manifest["checkpoints"]] == ["checkpoint_epoch_2.pth"]
+    assert (ckdir / "odd\\name.pth").is_file()
+
+
 def test_leftover_temp_files_are_removed_and_foreign_files_kept(ckdir):
     import subprocess
     import sys

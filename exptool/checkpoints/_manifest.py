@@ -141,7 +141,8 @@ def rebuild(directory: Path) -> Manifest:
     """
     try:
         candidates = [p for p in directory.iterdir()
-                      if p.suffix in _CHECKPOINT_SUFFIXES and not p.name.startswith(".") and p.is_file()]
+                      if p.suffix in _CHECKPOINT_SUFFIXES and not p.name.startswith(".") and "\\" not in p.name
+                      and p.is_file()]  # (a backslash would make the next read refuse the manifest)
     except OSError:
         return Manifest()
     found: list[tuple[float, Entry]] = []
