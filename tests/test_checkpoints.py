@@ -527,6 +527,11 @@ def test_bad_arguments(ckdir):
         CheckpointManager(ckdir, keep_last=0)
     with pytest.raises(CheckpointError, match="non-negative"):
         CheckpointManager(ckdir).save(step=-1, model=_model())
+    for bad in (2.5, "x", float("nan"), float("inf")):
+        with pytest.raises(CheckpointError, match="must be an integer"):
+            CheckpointManager(ckdir).save(step=bad, model=_model())
+    assert CheckpointManager(ckdir).save(epoch=2.0, step=torch.tensor(7), model=_model()).name == (
+        "checkpoint_epoch_2_step_7.pth")
 
 
 def test_no_fsync_option_still_writes_complete_files(ckdir):

@@ -387,8 +387,10 @@ def _as_int(value: Any, name: str) -> int | None:
         return None
     try:
         result = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise CheckpointError(f"{name} must be an integer, not {value!r}.") from None
+    if isinstance(value, float) and value != result:  # int() would silently truncate 2.5 to 2
+        raise CheckpointError(f"{name} must be an integer, not {value!r}.")
     if result < 0 or isinstance(value, bool):
         raise CheckpointError(f"{name} must be a non-negative integer, not {value!r}.")
     return result
