@@ -81,15 +81,19 @@ def _spawn(ws, *args):
                          env=env, encoding="utf-8", timeout=30)
 
 
+def _exit_status(child) -> int:
+    child.read()  # until the process ends
+    child.close()
+    return child.exitstatus
+
+
 @pytest.mark.parametrize(("answer", "code", "cleared"), [("y", 0, True), ("yes", 0, True), ("n", 1, False),
                                                          ("", 1, False)])
 def test_terminal_asks_for_confirmation(ws, run_dir, answer, code, cleared):
     child = _spawn(ws)
     child.expect(r"Delete 3 entries in .*logs\? \[y/N\]: ")
     child.sendline(answer)
-    child.read()  # until the process ends
-    child.close()
-    assert child.exitstatus == code
+    assert _exit_status(child) == code
     assert (list((run_dir / "logs").iterdir()) == []) is cleared
     assert (run_dir / "checkpoints" / "last.pt").exists()
 
@@ -98,9 +102,7 @@ def test_ctrl_c_at_the_prompt_exits_130_and_deletes_nothing(ws, run_dir):
     child = _spawn(ws)
     child.expect(r"\[y/N\]: ")
     child.sendintr()
-    child.read()  # until the process ends
-    child.close()
-    assert child.exitstatus == 130
+    assert _exit_status(child) == 130
     assert len(list((run_dir / "logs").iterdir())) == 3
 
 
@@ -108,9 +110,7 @@ def test_end_of_input_at_the_prompt_deletes_nothing(ws, run_dir):
     child = _spawn(ws)
     child.expect(r"\[y/N\]: ")
     child.sendeof()
-    child.read()  # until the process ends
-    child.close()
-    assert child.exitstatus == 1
+    assert _exit_status(child) == 1
     assert len(list((run_dir / "logs").iterdir())) == 3
 
 
@@ -119,7 +119,6 @@ def test_training_started_during_the_question_keeps_its_logs(ws, run_dir):
     child.expect(r"\[y/N\]: ")
     with RunLock(run_dir):  # `exp train` starts while the user reads the question
         child.sendline("y")
-        child.read()  # until the process ends
-        child.close()
-    assert child.exitstatus == 2
+        code = _exit_status(child)
+    assert code == 2
     assert len(list((run_dir / "logs").iterdir())) == 3
