@@ -45,7 +45,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         import yaml  # noqa: PLC0415
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -56,6 +56,36 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping (key: value) at the top level.")
     return data
+
+
+_UNIQUE_KEY_LOADER: Any = None
+
+
+def _unique_key_loader() -> Any:
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping (PyYAML keeps the last).
+
+    ``<<`` merge keys still work: a key given explicitly next to a merge overrides the merged one.
+    """
+    global _UNIQUE_KEY_LOADER
+    if _UNIQUE_KEY_LOADER is None:
+        import yaml  # noqa: PLC0415
+
+        class UniqueKeyLoader(yaml.SafeLoader):
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: set[tuple[str, str]] = set()
+                for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+                    if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            "while constructing a mapping", node.start_mark,
+                            f"found duplicate key {key_node.value!r}", key_node.start_mark)
+                    seen.add(key)
+                return super().construct_mapping(node, deep)
+
+        _UNIQUE_KEY_LOADER = UniqueKeyLoader
+    return _UNIQUE_KEY_LOADER
 
 
 def _yaml_context(exc: Any, text: str) -> str:

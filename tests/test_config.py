@@ -48,6 +48,19 @@ def test_broken_yaml_names_file_line_and_key(tmp_path):
     assert "\n" not in message
 
 
+def test_duplicate_yaml_key_names_file_line_and_key(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("model:\n  depth: 18\noptimizer:\n  lr: 0.1\n  momentum: 0.9\n  lr: 3e-4\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml, line 6, column 3: invalid YAML: found duplicate key 'lr'"):
+        load_config(path)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &base\n  lr: 0.1\n  wd: 0.0\nfine:\n  <<: *base\n  lr: 0.01\n")
+    assert load_config(path)["fine"] == {"lr": 0.01, "wd": 0.0}
+
+
 def test_misindented_yaml_names_line_and_key(tmp_path):
     path = tmp_path / "indent.yaml"
     path.write_text("model:\n  name: resnet\n   depth: 3\n")
