@@ -25,6 +25,7 @@ from .base import Writer
 
 _RUN_ID_FILE = "wandb_run_id.txt"
 _CLOSE = object()
+_START_GRACE = 5.0  # seconds close() waits for a W&B run that has not started yet
 
 
 def _warn(message: str) -> None:
@@ -65,7 +66,8 @@ class WandbWriter(Writer):
         entity: W&B entity (team or user).
         mode: "online", "offline" or "disabled" (default: ``WANDB_MODE``, else online if logged in).
         init_timeout: seconds ``wandb.init`` may wait for the server before giving up.
-        finish_timeout: seconds ``close`` waits for W&B to finish before leaving it in the background.
+        finish_timeout: seconds ``close`` waits for W&B to finish before leaving it in the background
+            (at most 5 of them while ``wandb.init`` is still waiting for the server).
         **init_kwargs: passed to ``wandb.init`` (tags, notes, config, ...).
     """
 
@@ -206,9 +208,16 @@ class WandbWriter(Writer):
         if self._thread is None:
             return
         self._queue.put(_CLOSE)
+        waited = 0.0
         if threading.current_thread() is not self._thread:
-            self._thread.join(self._finish_timeout)
-        if self._thread.is_alive():
+            if self.wandb_run is None:  # still in wandb.init (server unreachable?): a short grace only
+                waited = min(self._finish_timeout, _START_GRACE)
+                self._thread.join(waited)
+            if self.wandb_run is not None:
+                self._thread.join(self._finish_timeout - waited)
+        if self._thread.is_alive() and self.wandb_run is None:
+            _warn(f"W&B had still not started {waited:g} s after finish() (server unreachable?); giving up on it.")
+        elif self._thread.is_alive():
             _warn(f"W&B did not finish within {self._finish_timeout:g} s; leaving it to finish in the background.")
         elif self.mode == "offline" and self.sync_dir is not None:
             print(f"W&B: offline run saved. Upload it with: wandb sync {self.sync_dir}", file=sys.stderr)
