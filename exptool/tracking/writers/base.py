@@ -8,6 +8,7 @@ cares about scalars stays tiny.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -59,3 +60,25 @@ class Writer:
     def close(self) -> None:
         """Flush and release files, threads and connections. Called once."""
         self.flush()
+
+
+class _FileWriter(Writer):
+    """A writer whose output is one open binary file, ``self._fh`` (None once closed)."""
+
+    _fh: Any = None
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        """Flush, fsync (the data survives a power cut, not only a crash) and close the file."""
+        if self._fh is None:
+            return
+        self._fh.flush()
+        try:
+            os.fsync(self._fh.fileno())
+        except OSError:
+            pass
+        self._fh.close()
+        self._fh = None

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..._atomic import atomic_write_bytes
 from ...metrics_file import RESERVED_COLUMNS
-from .base import Writer
+from .base import _FileWriter
 
 _HEADER_PREFIX = list(RESERVED_COLUMNS)
 
@@ -38,7 +38,7 @@ def _row_step(line: bytes) -> int | None:
         return None
 
 
-class CsvWriter(Writer):
+class CsvWriter(_FileWriter):
     """Write metrics to ``run.metrics_path`` (or ``path``) as a wide CSV.
 
     Args:
@@ -189,17 +189,3 @@ class CsvWriter(Writer):
         if len(kept) != len(rows):
             self._rewrite(kept)
 
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is None:
-            return
-        self._fh.flush()
-        try:
-            os.fsync(self._fh.fileno())
-        except OSError:
-            pass
-        self._fh.close()
-        self._fh = None

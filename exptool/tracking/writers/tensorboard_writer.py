@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ._events import ScalarLayout, event_file_name, frame, scalar_value_prefix
-from .base import Writer
+from .base import _FileWriter
 
 
-class TensorBoardWriter(Writer):
+class TensorBoardWriter(_FileWriter):
     """Write scalars, images, histograms, text and hparams to TensorBoard event files.
 
     Args:
@@ -132,21 +132,6 @@ class TensorBoardWriter(Writer):
 
     def resume(self, step: int) -> None:
         self._open(step + 1)
-
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is None:
-            return
-        self._fh.flush()
-        try:
-            os.fsync(self._fh.fileno())
-        except OSError:
-            pass
-        self._fh.close()
-        self._fh = None
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
