@@ -80,6 +80,7 @@ def test_values_of_every_kind_become_floats(run):
         ({"step": 1.0}, "reserved"),
         ({"": 1.0}, "Invalid metric name"),
         ({"a\nb": 1.0}, "Invalid metric name"),
+        ({"bad\udc80name": 1.0}, "Invalid metric name"),  # a lone surrogate: every writer would fail on it
     ],
 )
 def test_bad_values_are_clear_usage_errors(run, metrics, message):

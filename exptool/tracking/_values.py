@@ -10,10 +10,19 @@ from ..errors import UsageError
 _RESERVED = ("step", "wall_time")
 
 
+def _encodable(name: str) -> bool:
+    """False for text with lone surrogates (from a bad decode): no file format can store it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_name(name: Any) -> str:
     """Validate a metric name (non-empty string, no line breaks, not a reserved CSV column)."""
-    if not isinstance(name, str) or not name or "\n" in name or "\r" in name:
-        raise UsageError(f"Invalid metric name {name!r}: use a non-empty string without line breaks.")
+    if not isinstance(name, str) or not name or "\n" in name or "\r" in name or not _encodable(name):
+        raise UsageError(f"Invalid metric name {name!r}: use a non-empty text without line breaks.")
     if name in _RESERVED:
         raise UsageError(f"Metric name {name!r} is reserved for the CSV's own column; pick another name.")
     return name
