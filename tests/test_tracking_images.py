@@ -66,3 +66,16 @@ def test_logger_saves_png_under_visualizations(ws):
     assert path == run.visualizations_dir / "prediction_step000120.png"
     assert Image.open(path).size == (2 * 18 + 2, 1 * 18 + 2)
     assert default_step.name == "sample_step000121.png"
+
+
+def test_pil_images_of_every_mode_keep_their_colours():
+    """Palette and LA images used to be logged as their raw indices / as a bogus channels-first array."""
+    palette = Image.new("P", (6, 4))
+    palette.putpalette([255, 0, 0] * 256)
+    rgb = prepare_image(palette).array
+    assert rgb.shape == (4, 6, 3) and rgb[1, 1].tolist() == [255, 0, 0]
+    gray_alpha = prepare_image(Image.new("LA", (6, 4), (100, 200))).array
+    assert gray_alpha.shape == (4, 6, 4) and gray_alpha[1, 1].tolist() == [100, 100, 100, 200]
+    assert prepare_image(Image.new("CMYK", (6, 4), (0, 0, 0, 0))).array[1, 1].tolist() == [255, 255, 255]
+    assert prepare_image(Image.new("L", (6, 4), 7)).array.shape == (4, 6, 1)
+    assert prepare_image(Image.new("RGBA", (6, 4), (1, 2, 3, 4))).array[1, 1].tolist() == [1, 2, 3, 4]

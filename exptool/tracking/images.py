@@ -19,6 +19,7 @@ from ..errors import UsageError
 
 _CHANNELS = (1, 3, 4)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PIL_AS_IS = re.compile(r"1|L|RGBA?|F|I(;.*)?")  # PIL modes whose array already is HW or HWC pixels
 
 
 class ImageData:
@@ -59,6 +60,11 @@ def _to_numpy(image: Any) -> tuple[Any, bool]:
         if str(image.dtype) == "torch.bfloat16":
             image = image.float()
         return image.numpy(), True
+    mode = getattr(image, "mode", None)
+    if isinstance(mode, str) and hasattr(image, "convert") and not _PIL_AS_IS.fullmatch(mode):
+        # Palette, LA, CMYK, ... images: their raw array is indices or odd channels, not colours.
+        has_alpha = "A" in mode or "transparency" in getattr(image, "info", {})
+        image = image.convert("RGBA" if has_alpha else "RGB")
     return np.asarray(image), False
 
 
