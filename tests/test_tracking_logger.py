@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_tracking_readers import csv_series, tb_series
+from test_tracking_readers import csv_series, tb_series, wandb_series
 
 from exptool.errors import NoCurrentRunError, NotFoundError, UsageError
 from exptool.tracking import Logger, Writer, get_logger, register_writer, set_logger
@@ -369,3 +369,24 @@ def test_importing_tracking_loads_no_heavy_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_templates_workflow_works_as_its_readme_writes_it(run, capfd):
+    """The template's README: Logger(exp_name, run_name), initialize_*, log(dict, step), log_image(name, image)."""
+    import exptool
+    from exptool import Logger
+
+    logger = Logger("exp1", "run1")
+    logger.initialize_csv()
+    logger.initialize_tensorboard()
+    logger.initialize_wandb("example")
+    logger.log({"loss": 0.5, "acc": 0.25}, 0)
+    logger.log_image("prediction", np.zeros((3, 8, 8), np.float32))  # no step: the last one logged
+    exptool.get_logger().log({"loss": 0.125, "acc": 0.75}, 1)  # the template's global LOGGER, anywhere
+    logger.finish()
+    want = {"loss": [(0, 0.5), (1, 0.125)], "acc": [(0, 0.25), (1, 0.75)]}
+    assert csv_series(run.metrics_path) == want
+    assert tb_series(run.logs_dir) == want
+    assert wandb_series(run.logs_dir) == want
+    assert (run.visualizations_dir / "prediction_step000000.png").is_file()
+    assert "wandb sync" in capfd.readouterr().err
