@@ -538,3 +538,15 @@ def test_no_fsync_option_still_writes_complete_files(ckdir):
     ckpt = CheckpointManager(ckdir, fsync=False)
     path = ckpt.save(step=1, model=_model())
     assert os.path.getsize(path) > 0 and ckpt.load("last", _model()).step == 1
+
+
+def test_checkpoint_files_follow_the_umask(ckdir):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = CheckpointManager(ckdir).save(step=1, model=_model())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert stat.S_IMODE((ckdir / "manifest.json").stat().st_mode) == 0o644
+    finally:
+        os.umask(old)

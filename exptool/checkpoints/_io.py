@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .._atomic import file_mode
 from ..errors import CheckpointError, UnsafeCheckpointError
 
 FORMAT_KEY = "exptool_checkpoint"
@@ -294,6 +295,7 @@ def write_atomic(payload: Mapping[str, Any], path: Path, *, fsync: bool = True) 
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(), suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, file_mode(path))  # mkstemp makes it 0600; a shared group must read checkpoints too
         try:
             with _no_zip_crc():
                 torch.save(payload, _WritebackFile(fd, kick=fsync))
