@@ -44,14 +44,14 @@ def read_metrics(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
 
     Safe on a file that is still being written or was cut by a crash: a last line without its
     newline is ignored (exptool's writer ends every row with one), and so are NUL bytes and rows
-    that do not parse.
+    that do not parse. A byte-order mark (a file saved again by Excel) is skipped.
 
     Raises:
         FileNotFoundError: the file does not exist.
     """
     with open(path, "rb") as fh:
         data = fh.read()
-    text = data.decode("utf-8", errors="replace").replace("\x00", "")
+    text = data.decode("utf-8-sig", errors="replace").replace("\x00", "")
     lines = text.splitlines()
     if lines and not text.endswith(("\n", "\r")):
         lines.pop()
@@ -88,7 +88,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
 def read_header(path: str | os.PathLike) -> list[str]:
     """Column names of a metrics CSV ([] when missing or empty)."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
@@ -109,7 +109,7 @@ def last_row(path: str | os.PathLike) -> tuple[int | None, dict[str, float]]:
     except OSError:
         return None, {}
     try:
-        header = next(csv.reader(io.StringIO(first.decode("utf-8"))), [])
+        header = next(csv.reader(io.StringIO(first.decode("utf-8-sig"))), [])
         lines = tail.decode("utf-8", errors="replace").splitlines()
     except (UnicodeDecodeError, csv.Error):
         return None, {}

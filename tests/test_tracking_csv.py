@@ -114,3 +114,19 @@ def test_reopening_appends_and_keeps_history(path):
         writer.log_metrics(run, {"loss": float(run)}, 0.0)
         writer.close()
     assert read_metrics(path) == {"loss": [(0, 0.0), (1, 1.0)]}
+
+
+def test_a_file_saved_again_with_a_byte_order_mark_is_read_and_continued(path):
+    """Excel saves CSVs as UTF-8 with a BOM: it used to turn ``wall_time`` into a metric and make the
+    writer move the file aside."""
+    from exptool.metrics_file import metric_names
+
+    path.parent.mkdir(parents=True)
+    path.write_bytes("\ufeffstep,wall_time,loss\n0,1.0,0.5\n1,2.0,0.4\n".encode())
+    assert read_metrics(path) == {"loss": [(0, 0.5), (1, 0.4)]}
+    assert metric_names(path) == ["loss"] and last_row(path) == (1, {"loss": 0.4})
+    writer = CsvWriter(path=path)
+    writer.log_metrics(2, {"loss": 0.3}, 3.0)
+    writer.close()
+    assert not list(path.parent.glob("*.bak"))
+    assert read_metrics(path) == {"loss": [(0, 0.5), (1, 0.4), (2, 0.3)]}

@@ -75,7 +75,7 @@ class CsvWriter(_FileWriter):
             return
         first, _, rest = data.partition(b"\n")
         try:
-            header = next(csv.reader(io.StringIO(first.decode("utf-8"))), [])
+            header = next(csv.reader(io.StringIO(first.decode("utf-8-sig"))), [])
         except (UnicodeDecodeError, csv.Error):
             header = []
         if header[:2] != _HEADER_PREFIX:
