@@ -130,3 +130,18 @@ def test_a_file_saved_again_with_a_byte_order_mark_is_read_and_continued(path):
     writer.close()
     assert not list(path.parent.glob("*.bak"))
     assert read_metrics(path) == {"loss": [(0, 0.5), (1, 0.4), (2, 0.3)]}
+
+
+def test_crlf_line_endings_are_normalised_before_padding_a_new_column(path):
+    """Rows saved with CRLF used to get the new column's padding after their CR, breaking the row."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"step,wall_time,loss\r\n0,1.0,0.5\r\n1,2.0,0.4\r\n")
+    writer = CsvWriter(path=path)
+    writer.log_metrics(2, {"loss": 0.3, "acc": 0.9}, 3.0)
+    writer.close()
+    assert b"\r" not in path.read_bytes()
+    frame = pd.read_csv(path)
+    assert frame["step"].tolist() == [0, 1, 2] and frame["loss"].tolist() == [0.5, 0.4, 0.3]
+    assert frame["acc"].isna().tolist() == [True, True, False]

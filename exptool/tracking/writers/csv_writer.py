@@ -87,9 +87,10 @@ class CsvWriter(_FileWriter):
         self._set_columns(header[2:])
         lines = rest.split(b"\n")
         cut = bool(lines and lines[-1])  # a row without its newline: cut short by a crash
-        lines = [ln for ln in lines[:-1] if ln]
+        lines = [ln.rstrip(b"\r") for ln in lines[:-1]]
+        lines = [ln for ln in lines if ln]
         kept = lines if resume_step is None else [ln for ln in lines if (_row_step(ln) or 0) <= resume_step]
-        if cut or len(kept) != len(lines):
+        if cut or b"\r" in data or len(kept) != len(lines):  # CRLF (saved by a spreadsheet): back to LF
             self._rewrite(kept)
         else:
             self._reopen()
