@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..._atomic import atomic_write_bytes
+from ...errors import UsageError
 from ...metrics_file import RESERVED_COLUMNS
 from .base import _FileWriter
 
 _HEADER_PREFIX = list(RESERVED_COLUMNS)
+_OPEN: set[str] = set()  # real paths of the metrics files an open CsvWriter of this process holds
 
 
 def _header_line(columns: list[str]) -> bytes:
@@ -53,6 +55,14 @@ class CsvWriter(_FileWriter):
         if path is None and run is None:
             raise TypeError("CsvWriter needs a run or a path")
         self.path = Path(path) if path is not None else Path(run.metrics_path)
+        self._key = os.path.realpath(self.path)
+        if self._key in _OPEN:
+            # Two handles on one file: the second's rewrites orphan the first's rows (silent loss).
+            raise UsageError(
+                f"{self.path} is already being written by another logger in this process.",
+                hint="Log through that logger (ctx.logger under exp train, or exptool.get_logger()), "
+                "or finish() it first.",
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rewrites = 0  # whole-file rewrites so far (new columns, resume): tests and benchmarks read it
         self._columns: list[str] = []
@@ -62,6 +72,7 @@ class CsvWriter(_FileWriter):
         self._fh: Any = None
         self._size = 0
         self._load(resume_step)
+        _OPEN.add(self._key)
 
     # -- opening and rewriting -------------------------------------------------------------
     def _load(self, resume_step: int | None) -> None:
@@ -190,3 +201,6 @@ class CsvWriter(_FileWriter):
         if len(kept) != len(rows):
             self._rewrite(kept)
 
+    def close(self) -> None:
+        super().close()
+        _OPEN.discard(self._key)
