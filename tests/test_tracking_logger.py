@@ -390,3 +390,32 @@ def test_the_templates_workflow_works_as_its_readme_writes_it(run, capfd):
     assert wandb_series(run.logs_dir) == want
     assert (run.visualizations_dir / "prediction_step000000.png").is_file()
     assert "wandb sync" in capfd.readouterr().err
+
+
+def test_a_second_logger_on_the_same_run_cannot_take_the_csv_from_the_first(run):
+    """Two CSV writers on one file used to lose the first one's rows (its handle pointed at a replaced file)."""
+    first = Logger("exp1", "run1")
+    first.initialize_csv()
+    first.log({"x": 0.0}, 0)
+    second = Logger("exp1", "run1")
+    with pytest.raises(UsageError, match="already being written") as info:
+        second.initialize_csv()
+    assert "get_logger" in info.value.hint
+    first.log({"x": 1.0}, 1)
+    first.finish()
+    second.initialize_csv()  # free again once the first logger finished
+    second.log({"y": 2.0}, 2)
+    second.finish()
+    assert csv_series(run.metrics_path) == {"x": [(0, 0.0), (1, 1.0)], "y": [(2, 2.0)]}
+
+
+@pytest.mark.parametrize(
+    "values, bins, message",
+    [(["a", "b"], 10, "needs numbers"), ([1.0, 2.0], 0, "bins"), ([1.0], 2.5, "bins"), ([float("nan")], 10, "finite")],
+)
+def test_bad_histograms_are_clear_usage_errors(run, values, bins, message):
+    with Logger(run=run) as logger:
+        logger.initialize_tensorboard()
+        with pytest.raises(UsageError, match=message):
+            logger.log_histogram("h", values, 0, bins=bins)
+        assert "tensorboard" in logger.writers

@@ -332,9 +332,14 @@ class Logger:
             return
         import numpy as np  # noqa: PLC0415
 
+        if type(bins) is not int or bins < 1:
+            raise UsageError(f"Histogram {name!r}: bins must be a positive integer, not {bins!r}.")
         if hasattr(values, "detach"):
             values = values.detach().cpu().double().numpy()
-        arr = np.asarray(values, dtype=np.float64).ravel()
+        try:
+            arr = np.asarray(values, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise UsageError(f"Histogram {name!r} needs numbers (an array or tensor).") from None
         arr = arr[np.isfinite(arr)]
         if arr.size == 0:
             raise UsageError(f"Histogram {name!r} has no finite values.")
