@@ -392,21 +392,24 @@ def test_the_templates_workflow_works_as_its_readme_writes_it(run, capfd):
     assert "wandb sync" in capfd.readouterr().err
 
 
-def test_a_second_logger_on_the_same_run_cannot_take_the_csv_from_the_first(run):
-    """Two CSV writers on one file used to lose the first one's rows (its handle pointed at a replaced file)."""
+def test_two_loggers_on_one_run_share_its_csv_instead_of_losing_rows(run):
+    """A template-style Logger(exp, run) beside another one (ctx.logger under exp train) used to lose
+    the first one's rows: the second writer's new-column rewrite replaced the file under the first's handle."""
     first = Logger("exp1", "run1")
     first.initialize_csv()
     first.log({"x": 0.0}, 0)
     second = Logger("exp1", "run1")
-    with pytest.raises(UsageError, match="already being written") as info:
-        second.initialize_csv()
-    assert "get_logger" in info.value.hint
-    first.log({"x": 1.0}, 1)
+    assert second.initialize_csv() is first.writers["csv"]
+    second.log({"y": 1.0}, 1)  # a new column: the file is rewritten
+    first.log({"x": 2.0}, 2)
     first.finish()
-    second.initialize_csv()  # free again once the first logger finished
-    second.log({"y": 2.0}, 2)
+    second.log({"y": 3.0}, 3)  # still open for the second logger
     second.finish()
-    assert csv_series(run.metrics_path) == {"x": [(0, 0.0), (1, 1.0)], "y": [(2, 2.0)]}
+    assert csv_series(run.metrics_path) == {"x": [(0, 0.0), (2, 2.0)], "y": [(1, 1.0), (3, 3.0)]}
+    third = Logger("exp1", "run1", resume_step=2)  # all closed: a fresh writer, which applies the resume
+    assert third.initialize_csv() is not first.writers["csv"]
+    third.finish()
+    assert csv_series(run.metrics_path) == {"x": [(0, 0.0), (2, 2.0)], "y": [(1, 1.0)]}
 
 
 @pytest.mark.parametrize(

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..._atomic import atomic_write_bytes
-from ...errors import UsageError
 from ...metrics_file import RESERVED_COLUMNS
 from .base import _FileWriter
 
 _HEADER_PREFIX = list(RESERVED_COLUMNS)
-_OPEN: set[str] = set()  # real paths of the metrics files an open CsvWriter of this process holds
+_OPEN: dict[str, CsvWriter] = {}  # real path -> the open writer of this process for that file
 
 
 def _header_line(columns: list[str]) -> bytes:
@@ -43,6 +42,11 @@ def _row_step(line: bytes) -> int | None:
 class CsvWriter(_FileWriter):
     """Write metrics to ``run.metrics_path`` (or ``path``) as a wide CSV.
 
+    One writer per file and process: creating a second one for a file that is open (say a
+    template-style ``Logger(exp, run)`` inside ``exp train``, whose ``ctx.logger`` writes the same
+    run) returns the open writer, shared; it closes when its last user closes it. Two handles on
+    one file would lose rows: a new column rewrites the file under the other handle.
+
     Args:
         run: the run whose ``logs/metrics.csv`` to write.
         resume_step: drop rows for steps after this one before appending.
@@ -50,19 +54,21 @@ class CsvWriter(_FileWriter):
     """
 
     name = "csv"
+    _users = 0  # loggers holding this open writer
 
-    def __init__(self, run: Any = None, resume_step: int | None = None, path: str | os.PathLike | None = None):
+    def __new__(cls, run: Any = None, resume_step: int | None = None, path: str | os.PathLike | None = None):
         if path is None and run is None:
             raise TypeError("CsvWriter needs a run or a path")
+        shared = _OPEN.get(os.path.realpath(path if path is not None else run.metrics_path))
+        return shared if shared is not None else super().__new__(cls)
+
+    def __init__(self, run: Any = None, resume_step: int | None = None, path: str | os.PathLike | None = None):
+        if self._users:  # an open writer handed out again by __new__
+            self._users += 1
+            if resume_step is not None:
+                self.resume(resume_step)
+            return
         self.path = Path(path) if path is not None else Path(run.metrics_path)
-        self._key = os.path.realpath(self.path)
-        if self._key in _OPEN:
-            # Two handles on one file: the second's rewrites orphan the first's rows (silent loss).
-            raise UsageError(
-                f"{self.path} is already being written by another logger in this process.",
-                hint="Log through that logger (ctx.logger under exp train, or exptool.get_logger()), "
-                "or finish() it first.",
-            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rewrites = 0  # whole-file rewrites so far (new columns, resume): tests and benchmarks read it
         self._columns: list[str] = []
@@ -72,7 +78,9 @@ class CsvWriter(_FileWriter):
         self._fh: Any = None
         self._size = 0
         self._load(resume_step)
-        _OPEN.add(self._key)
+        self._key = os.path.realpath(self.path)
+        self._users = 1
+        _OPEN[self._key] = self
 
     # -- opening and rewriting -------------------------------------------------------------
     def _load(self, resume_step: int | None) -> None:
@@ -202,5 +210,10 @@ class CsvWriter(_FileWriter):
             self._rewrite(kept)
 
     def close(self) -> None:
+        self._users -= 1
+        if self._users > 0:
+            self.flush()
+            return
         super().close()
-        _OPEN.discard(self._key)
+        if _OPEN.get(self._key) is self:
+            del _OPEN[self._key]
