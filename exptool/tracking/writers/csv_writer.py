@@ -23,7 +23,12 @@ from ...metrics_file import RESERVED_COLUMNS
 from .base import _FileWriter
 
 _HEADER_PREFIX = list(RESERVED_COLUMNS)
-_OPEN: dict[str, CsvWriter] = {}  # real path -> the open writer of this process for that file
+_OPEN: dict[tuple[int, str], CsvWriter] = {}  # (pid, real path) -> this process's open writer of that file
+
+
+def _key(path: str | os.PathLike) -> tuple[int, str]:
+    # The pid keeps a forked child (a DataLoader worker) from sharing the parent's writer.
+    return os.getpid(), os.path.realpath(path)
 
 
 def _header_line(columns: list[str]) -> bytes:
@@ -59,7 +64,7 @@ class CsvWriter(_FileWriter):
     def __new__(cls, run: Any = None, resume_step: int | None = None, path: str | os.PathLike | None = None):
         if path is None and run is None:
             raise TypeError("CsvWriter needs a run or a path")
-        shared = _OPEN.get(os.path.realpath(path if path is not None else run.metrics_path))
+        shared = _OPEN.get(_key(path if path is not None else run.metrics_path))
         return shared if shared is not None else super().__new__(cls)
 
     def __init__(self, run: Any = None, resume_step: int | None = None, path: str | os.PathLike | None = None):
@@ -78,7 +83,7 @@ class CsvWriter(_FileWriter):
         self._fh: Any = None
         self._size = 0
         self._load(resume_step)
-        self._key = os.path.realpath(self.path)
+        self._key = _key(self.path)
         self._users = 1
         _OPEN[self._key] = self
 
