@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, AlreadyExistsError, ExptoolError, UsageError
 from .locking import RunLock
 from .trainers import TrainerSpec, load_trainer
-from .workspace import RUN_SUBDIRS, Run, Workspace, now_iso
+from .workspace import RUN_SUBDIRS, Run, Workspace, now_iso, remove_entries
 
 SPEC_ENV = "EXPTOOL_LAUNCH_SPEC"
 OUTCOME_ENV = "EXPTOOL_OUTCOME_FILE"
@@ -98,11 +97,7 @@ def clear_outputs(run: Run) -> None:
     for sub in RUN_SUBDIRS:
         folder = run.path / sub
         if folder.is_dir():
-            for entry in folder.iterdir():
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
+            remove_entries(folder.iterdir())
         folder.mkdir(exist_ok=True)
 
 

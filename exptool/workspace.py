@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -442,6 +442,15 @@ class Run(_Value):
         from .metrics_file import last_row  # noqa: PLC0415
 
         return last_row(self.metrics_path)
+
+
+def remove_entries(entries: Iterable[Path]) -> None:
+    """Delete files, links and folders (a link to a folder is removed, not followed)."""
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def iter_runs(workspace: Workspace, experiment: str | None = None) -> Iterator[Run]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from ..errors import RunLockedError, UsageError
 from ..locking import RunLock, is_locked
+from ..workspace import remove_entries
 from ._common import ExperimentOpt, JsonOpt, RunOpt, confirm, info, print_json, resolve_run, workspace
 from ._errors import handle_errors
 
@@ -47,11 +47,7 @@ def clear_logs(
     except RunLockedError:
         raise _busy(run_obj.id) from None
     try:
-        for entry in entries:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        remove_entries(entries)
         logs.mkdir(exist_ok=True)
     finally:
         lock.release()
