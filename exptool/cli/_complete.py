@@ -7,8 +7,10 @@ user's terminal) and never raises: anything unexpected simply completes nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -28,7 +30,23 @@ def root_from(ctx: typer.Context) -> str | None:
     return None
 
 
-def _workspace(ctx: typer.Context) -> Workspace | None:
+Completer = Callable[[typer.Context, str], list[str]]
+
+
+def quiet(func: Completer) -> Completer:
+    """Make a completion callback never raise: anything unexpected simply completes nothing."""
+
+    @functools.wraps(func)
+    def wrapper(ctx: typer.Context, incomplete: str) -> list[str]:
+        try:
+            return func(ctx, incomplete)
+        except Exception:
+            return []
+
+    return wrapper
+
+
+def completion_workspace(ctx: typer.Context) -> Workspace | None:
     """The workspace for a completion request, or None: TAB must never raise."""
     try:
         return Workspace(find_workspace_root(root=root_from(ctx)))
@@ -36,7 +54,8 @@ def _workspace(ctx: typer.Context) -> Workspace | None:
         return None
 
 
-def _match(names: list[str], incomplete: str) -> list[str]:
+def match_prefix(names: list[str], incomplete: str) -> list[str]:
+    """The names that start with what is typed so far, in the given order."""
     return [n for n in names if n.startswith(incomplete)]
 
 
@@ -63,49 +82,41 @@ def _experiment_on_line(ctx: typer.Context) -> str | None:
     return None
 
 
+@quiet
 def complete_experiment(ctx: typer.Context, incomplete: str) -> list[str]:
     """Existing experiment names."""
-    try:
-        ws = _workspace(ctx)
-        return _match(ws.experiment_names(), incomplete) if ws else []
-    except Exception:
-        return []
+    ws = completion_workspace(ctx)
+    return match_prefix(ws.experiment_names(), incomplete) if ws else []
 
 
+@quiet
 def complete_target(ctx: typer.Context, incomplete: str) -> list[str]:
     """``exp set``'s first argument: ``EXP``, or ``EXP/RUN`` once a slash is typed."""
-    try:
-        ws = _workspace(ctx)
-        if ws is None:
-            return []
-        if "/" in incomplete:
-            exp, _, prefix = incomplete.partition("/")
-            return [f"{exp}/{r}" for r in _match(_runs_of(ws, exp), prefix)]
-        return _match(ws.experiment_names(), incomplete)
-    except Exception:
+    ws = completion_workspace(ctx)
+    if ws is None:
         return []
+    if "/" in incomplete:
+        exp, _, prefix = incomplete.partition("/")
+        return [f"{exp}/{r}" for r in match_prefix(_runs_of(ws, exp), prefix)]
+    return match_prefix(ws.experiment_names(), incomplete)
 
 
+@quiet
 def complete_run(ctx: typer.Context, incomplete: str) -> list[str]:
     """Runs of the experiment given on the line, else of the current experiment."""
-    try:
-        ws = _workspace(ctx)
-        if ws is None:
-            return []
-        exp = _experiment_on_line(ctx) or _current_experiment(ws)
-        return _match(_runs_of(ws, exp), incomplete)
-    except Exception:
+    ws = completion_workspace(ctx)
+    if ws is None:
         return []
+    exp = _experiment_on_line(ctx) or _current_experiment(ws)
+    return match_prefix(_runs_of(ws, exp), incomplete)
 
 
+@quiet
 def complete_config(ctx: typer.Context, incomplete: str) -> list[str]:
     """Config names from ``config/`` (paths are left to the shell)."""
-    try:
-        ws = _workspace(ctx)
-        names = ws.config_names() if ws else []
-        return _match(names, incomplete) or ([] if names else _path_guess(incomplete))
-    except Exception:
-        return []
+    ws = completion_workspace(ctx)
+    names = ws.config_names() if ws else []
+    return match_prefix(names, incomplete) or ([] if names else _path_guess(incomplete))
 
 
 def _path_guess(incomplete: str) -> list[str]:

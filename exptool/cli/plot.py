@@ -11,7 +11,7 @@ import typer
 
 from ..workspace import Run, Workspace
 from ._common import ExperimentOpt, JsonOpt, info, print_json, resolve_run, workspace
-from ._complete import _workspace, complete_run
+from ._complete import complete_run, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors
 
 _MAX_STEM = 120
@@ -21,22 +21,20 @@ def register(app: typer.Typer) -> None:
     app.command("plot")(plot)
 
 
+@quiet
 def _complete_metric(ctx: typer.Context, incomplete: str) -> list[str]:
     """Metric names from the header of the chosen (or current) runs' metrics CSV."""
     from ..metrics_file import metric_names  # noqa: PLC0415
 
-    ws = _workspace(ctx)
+    ws = completion_workspace(ctx)
     if ws is None:
         return []
-    try:
-        runs = _resolve_runs(ws, ctx.params.get("experiment"), ctx.params.get("run"))
-    except Exception:
-        return []
+    runs = _resolve_runs(ws, ctx.params.get("experiment"), ctx.params.get("run"))
     names: dict[str, None] = {}
     for run in runs:
         for name in metric_names(run.metrics_path):
             names.setdefault(name, None)
-    return [n for n in names if n.startswith(incomplete)]
+    return match_prefix(list(names), incomplete)
 
 
 RunsOpt = Annotated[

@@ -22,7 +22,7 @@ from ._common import (
     style,
     workspace,
 )
-from ._complete import _workspace, complete_config
+from ._complete import complete_config, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors, print_error, silence_stdout
 
 if TYPE_CHECKING:
@@ -36,16 +36,13 @@ def register(app: typer.Typer) -> None:
     app.command("trainers")(trainers)
 
 
+@quiet
 def complete_trainer(ctx: typer.Context, incomplete: str) -> list[str]:
     """Registered trainer names (reads metadata and TOML only; imports no user code, no torch)."""
     from ..trainers import registered_trainers  # noqa: PLC0415
 
-    ws = _workspace(ctx)
-    try:
-        names = registered_trainers(ws.root if ws else None)
-    except Exception:
-        return []
-    return [n for n in sorted(names) if n.startswith(incomplete)]
+    ws = completion_workspace(ctx)
+    return match_prefix(sorted(registered_trainers(ws.root if ws else None)), incomplete)
 
 
 @handle_errors
