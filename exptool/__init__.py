@@ -52,7 +52,7 @@ _LAZY = {
     "plot_metrics": "exptool.plotting",
     "image_grid": "exptool.plotting",
     # training
-    "RunContext": "exptool.run_context",
+    "RunContext": "exptool.training.context",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -83,6 +83,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .plotting import image_grid, plot_metrics, smooth_curve
     from .profiler import Timer
     from .reproducibility import set_random_seed
-    from .run_context import RunContext
     from .tracking import Logger, Writer, get_logger, register_writer, set_logger
+    from .training.context import RunContext
     from .workspace import Experiment, Run, Workspace

@@ -13,28 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .config import apply_overrides, load_config, save_config
-from .errors import NoCurrentRunError, NotFoundError
-from .workspace import Run, Workspace
-
-
-def resolve_run(exp: str | None = None, run: str | None = None, root: str | os.PathLike | None = None) -> Run:
-    """The run ``exp/run``; a name left out is the current one (flag > environment > state file).
-
-    Raises:
-        NotAWorkspaceError: not inside a workspace.
-        NoCurrentRunError: a name is missing and none is current.
-    """
-    from . import state  # noqa: PLC0415
-
-    workspace = Workspace.find(root=root)
-    exp_name, run_name = state.resolve_current(workspace.root, exp, run)
-    if not exp_name.value or not run_name.value:
-        missing = "experiment" if not exp_name.value else "run"
-        raise NoCurrentRunError(
-            f"No {missing} given and none is current.",
-            hint="Pass the experiment and run names, or make them current with: exp set EXP RUN",
-        )
-    return workspace.run(exp_name.value, run_name.value)
+from .errors import NotFoundError
+from .state import find_run as resolve_run
 
 
 def load_config_to_run(config_name_or_path: str | os.PathLike, exp: str | None = None, run: str | None = None,

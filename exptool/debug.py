@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .errors import UsageError, WorkFailedError
+from .runtime import log
 
 __all__ = ["STAT_NAMES", "BreakInfo", "ModelDebugger", "NanFinding", "NonFiniteError", "find_nan"]
 
@@ -136,7 +137,7 @@ def _interactive_debugger(info: BreakInfo) -> None:
     """Stop in ipdb if installed, else pdb, in the hook's frame (``info`` is a local there)."""
     if os.environ.get("PYTHONBREAKPOINT") == "0":  # the standard way to switch breakpoints off
         return
-    print(info.describe(), file=sys.stderr)
+    log.warning("%s", info.describe())
     frame = sys._getframe(1)
     if importlib.util.find_spec("ipdb") is not None:
         import ipdb  # noqa: PLC0415 - optional, only when a breakpoint is hit

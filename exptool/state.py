@@ -15,9 +15,13 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._atomic import atomic_write_json
+from .errors import InvalidNameError, NoCurrentRunError
+
+if TYPE_CHECKING:
+    from .workspace import Experiment, Run, Workspace
 
 ENV_EXPERIMENT = ("EXP_EXPERIMENT", "CURRENT_EXP")
 ENV_RUN = ("EXP_RUN", "CURRENT_RUN")
@@ -50,7 +54,9 @@ class Resolved(NamedTuple):
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    from .runtime import warn  # noqa: PLC0415
+
+    warn(message)
 
 
 def _read_all(path: Path) -> dict:
@@ -156,3 +162,69 @@ def resolve_current(
     if stored_run.value and exp.value != (stored or {}).get("experiment"):
         return exp, Resolved(None, None)
     return exp, stored_run
+
+
+def check_names(experiment: Resolved, run: Resolved | None = None) -> None:
+    """Validate resolved names; a bad one from the environment or state file says where it came from."""
+    from .names import validate_name  # noqa: PLC0415
+
+    for resolved, kind in ((experiment, "experiment name"), (run, "run name")):
+        if resolved is None or resolved.value is None:
+            continue
+        try:
+            validate_name(resolved.value, kind)
+        except InvalidNameError as exc:
+            if resolved.source and resolved.source != "flag":
+                exc.hint = f"It comes from the {resolved.source}: fix or unset it, or pass a valid name as a flag."
+            raise
+
+
+def resolve_experiment(ws: Workspace, experiment: str | None = None) -> Experiment:
+    """The experiment from the argument, environment or state file; validated, not required to exist.
+
+    Raises:
+        InvalidNameError: the name is not a single safe path component (the hint says where it came from).
+        NoCurrentRunError: none was given and none is current.
+    """
+    exp, _ = resolve_current(ws.root, experiment, None)
+    check_names(exp)
+    if exp.value is None:
+        raise NoCurrentRunError(
+            "No experiment given and none is current.", hint="Pass -e NAME, or make one current with: exp set NAME"
+        )
+    return ws.experiment(exp.value)
+
+
+def resolve_run(ws: Workspace, experiment: str | None = None, run: str | None = None) -> Run:
+    """The run from the arguments, environment or state file; validated, not required to exist.
+
+    The one resolver behind the CLI, ``Logger``, the template's config and checkpoint helpers.
+
+    Raises:
+        InvalidNameError: a name is not a single safe path component (the hint says where it came from).
+        NoCurrentRunError: a name is missing and none is current.
+    """
+    exp, rn = resolve_current(ws.root, experiment, run)
+    check_names(exp, rn)
+    if exp.value is None:
+        raise NoCurrentRunError(
+            "No experiment given and none is current.", hint="Pass -e EXP -r RUN, or run: exp set EXP RUN"
+        )
+    if rn.value is None:
+        raise NoCurrentRunError(
+            f"No run given and none is current for experiment {exp.value!r}.",
+            hint=f"Pass -r RUN, or run: exp set {exp.value} RUN",
+        )
+    return ws.run(exp.value, rn.value)
+
+
+def find_run(experiment: str | None = None, run: str | None = None, root: str | os.PathLike | None = None) -> Run:
+    """:func:`resolve_run` in the workspace found from ``root`` (or ``EXPTOOL_ROOT``, or the cwd upwards).
+
+    Raises:
+        NotAWorkspaceError: not inside a workspace.
+        InvalidNameError, NoCurrentRunError: as :func:`resolve_run`.
+    """
+    from .workspace import Workspace  # noqa: PLC0415
+
+    return resolve_run(Workspace.find(root=root), experiment, run)

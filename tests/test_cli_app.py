@@ -18,29 +18,35 @@ def _command_names(app) -> set[str]:
 
 
 def test_command_table_matches_the_modules():
-    """Every command maps to the module that registers it; a new command must be added to COMMANDS."""
-    for module in app_module.MODULES:
-        registered = _command_names(app_module.build_app((module,)))
-        in_table = {name for name, mod in app_module.COMMANDS.items() if mod == module}
-        assert registered == in_table, module
+    """Every command is built from the module and function the table names; the modules are named after them."""
+    from pathlib import Path
+
+    import exptool.cli
+
+    for name, (module, function) in app_module.COMMANDS.items():
+        assert _command_names(app_module.build_app((name,))) == {name}
+        assert module == name.replace("-", "_") or name.replace("-", "_").startswith(module), (name, module)
+        assert callable(getattr(__import__(f"exptool.cli.{module}", fromlist=[function]), function))
     assert _command_names(app_module.app) == set(app_module.COMMANDS)
+    modules = {p.stem for p in Path(exptool.cli.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
+    assert modules - {"app"} == {module for module, _ in app_module.COMMANDS.values()}
 
 
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
-        (["show"], ("current",)),
-        (["--root", "ls", "show"], ("current",)),  # "ls" is --root's value here
-        (["--root=somewhere", "--debug", "ls", "e"], ("listing",)),
-        (["init-run", "-e", "show"], ("workspace_cmds",)),
-        ([], app_module.MODULES),
-        (["--help"], app_module.MODULES),
-        (["no-such-command"], app_module.MODULES),
-        (["--show-completion", "bash"], app_module.MODULES),
+        (["show"], ("show",)),
+        (["--root", "ls", "show"], ("show",)),  # "ls" is --root's value here
+        (["--root=somewhere", "--debug", "ls", "e"], ("ls",)),
+        (["init-run", "-e", "show"], ("init-run",)),
+        ([], None),
+        (["--help"], None),
+        (["no-such-command"], None),
+        (["--show-completion", "bash"], None),
     ],
 )
-def test_modules_for(words, expected):
-    assert app_module.modules_for(words) == expected
+def test_commands_for(words, expected):
+    assert app_module.commands_for(words) == expected
 
 
 RUNNER = """
@@ -63,10 +69,10 @@ def _loaded(ws, argv, **env) -> tuple[str, list[str]]:
 def test_console_script_loads_only_the_command_it_runs(ws):
     out, loaded = _loaded(ws, ["show"])
     assert out.startswith("workspace")
-    assert "exptool.cli.current" in loaded and "exptool.cli.listing" not in loaded
+    assert "exptool.cli.show" in loaded and "exptool.cli.ls" not in loaded
     # During TAB the command comes from the shell's variables.
     out, loaded = _loaded(ws, [], _EXP_COMPLETE="complete_bash", COMP_WORDS="exp ls ", COMP_CWORD="2")
-    assert "exptool.cli.listing" in loaded and "exptool.cli.current" not in loaded
+    assert "exptool.cli.ls" in loaded and "exptool.cli.show" not in loaded
 
 
 def test_help_and_command_name_completion_see_every_command(ws):

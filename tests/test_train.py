@@ -176,10 +176,14 @@ def test_failing_trainer_is_recorded_with_traceback(exp, tws):
     log = (run_path / "logs" / "log.txt").read_text()
     assert "Traceback" in log and 'raise ValueError("boom at step 1")' in log
     assert _steps(run_path) == [1]  # what was logged before the failure is kept
-    # exptool's own set-up failing (a bad writer name) is bad usage, not a trainer failure
+    # exptool's own settings (a bad writer name) are bad usage, refused before anything is written:
+    # --clear deletes nothing and config.json keeps its old value
+    config_before = (run_path / "config.json").read_text()
     res = exp("train", "--clear", "--set", "logging.writers=[nope]")
-    assert res.returncode == 2 and "could not start the trainer: Unknown writer 'nope'" in res.stderr
+    assert res.returncode == 2 and "Config key 'logging.writers' is 'nope': not a writer" in res.stderr
+    assert "known writers: csv, tensorboard, wandb" in res.stderr
     assert _record(run_path)["status"] == "failed"
+    assert (run_path / "config.json").read_text() == config_before and _steps(run_path) == [1]
 
 
 @pytest.mark.slow
@@ -300,7 +304,7 @@ def test_demo_trains_logs_checkpoints_draws_and_resumes(exp, ws):
 
 
 def test_torchrun_arguments():
-    from exptool.launch import DistOptions
+    from exptool.training.launchers.torchrun import DistOptions
 
     assert DistOptions(2).torchrun_args() == ["--standalone", "--nproc-per-node", "2"]
     multi = DistOptions(4, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=1234).torchrun_args()

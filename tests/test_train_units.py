@@ -11,9 +11,12 @@ import pytest
 
 from exptool import provenance
 from exptool.errors import AlreadyExistsError, ConfigError, UsageError
-from exptool.launch import _choose_seed, effective_config, execute, train
-from exptool.run_context import RunContext
-from exptool.trainers import TrainerSpec
+from exptool.training import train
+from exptool.training.context import RunContext
+from exptool.training.prepare import choose_seed, effective_config
+from exptool.training.registry import TrainerSpec, load_trainer
+from exptool.training.settings import read_settings
+from exptool.training.worker import execute, execute_request
 from exptool.workspace import Workspace
 
 
@@ -47,6 +50,10 @@ def test_git_state_clean_then_dirty(tmp_path):
 def test_command_line_is_shown_as_exp():
     assert provenance.command_line(["/usr/bin/exp", "train", "--set", "a=b c"]) == "exp train --set 'a=b c'"
     assert provenance.command_line(["/x/exptool/__main__.py", "train"]) == "exp train"
+
+
+def _choose_seed(requested, config, previous, resume):
+    return choose_seed(requested, read_settings(config), previous, resume)
 
 
 def test_seed_choice():
@@ -116,9 +123,23 @@ def test_execute_reports_a_failure_without_raising(ws):
     spec = _trainer_file(ws, "def train(ctx):\n    raise KeyError('missing thing')\n", "inproc_boom")
     run = Workspace(ws).run("e", "boom")
     run.create()
-    request = {"workspace": str(ws), "experiment": "e", "run": "boom", "trainer": spec.__dict__, "seed": 1,
+    config = {"logging": {"writers": ["csv"]}}
+    fn = load_trainer(spec, ws)
+    outcome = execute(run, spec, config, read_settings(config), fn, seed=1, resume=False)
+    assert outcome.status == "failed" and outcome.exit_code == 1 and "KeyError" in outcome.error
+    assert "Traceback" in (run.logs_dir / "log.txt").read_text()
+
+
+def test_execute_request_rebuilds_the_run_across_a_process_boundary(ws):
+    from exptool.config import save_config
+
+    spec = _trainer_file(ws, "def train(ctx):\n    raise KeyError('missing thing')\n", "inproc_boom_request")
+    run = Workspace(ws).run("e", "boom2")
+    run.create()
+    save_config({"logging": {"writers": ["csv"]}}, run.config_path)
+    request = {"workspace": str(ws), "experiment": "e", "run": "boom2", "trainer": spec.__dict__, "seed": 1,
                "resume": False}
-    outcome = execute(request, config={"logging": {"writers": ["csv"]}})
+    outcome = execute_request(request)
     assert outcome.status == "failed" and outcome.exit_code == 1 and "KeyError" in outcome.error
     assert "Traceback" in (run.logs_dir / "log.txt").read_text()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from exptool.errors import ConfigError, TrainerError
-from exptool.trainers import TrainerSpec, choose_trainer, load_trainer, registered_trainers
+from exptool.training.registry import TrainerSpec, choose_trainer, load_trainer, registered_trainers
 
 TRAINER_SRC = textwrap.dedent(
     """
@@ -126,7 +126,7 @@ def test_listing_imports_no_user_code_and_no_torch(ws):
     _write(ws / "heavy_user_mod.py", "import torch\nraise SystemExit('imported!')\n")
     _write(ws / "exptool.toml", '[trainers]\nheavy = "heavy_user_mod:main"\n')
     code = (
-        "import sys; from exptool.trainers import registered_trainers; "
+        "import sys; from exptool.training.registry import registered_trainers; "
         f"names = sorted(registered_trainers({str(ws)!r})); "
         "from exptool.cli.train import complete_trainer; "
         "assert 'torch' not in sys.modules and 'heavy_user_mod' not in sys.modules, 'imported'; print(names)"

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .. import runtime
 from ..errors import CheckpointError
 from . import _io, _manifest
 
@@ -65,7 +66,7 @@ class CheckpointManager:
         self.keep_best = keep_best if metric is not None else 0
         self.metric = metric
         self.mode = mode
-        self.rank = _env_rank() if rank is None else int(rank)
+        self.rank = runtime.env_ranks().rank if rank is None else int(rank)
         self.fsync = fsync
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -394,12 +395,3 @@ def _as_int(value: Any, name: str) -> int | None:
     if result < 0 or isinstance(value, bool):
         raise CheckpointError(f"{name} must be a non-negative integer, not {value!r}.")
     return result
-
-
-def _env_rank() -> int:
-    """The global rank torchrun sets in ``$RANK`` (0 when unset)."""
-    text = os.environ.get("RANK", "").strip()
-    try:
-        return int(text) if text else 0
-    except ValueError:
-        raise CheckpointError(f"RANK={text!r} is not an integer.", hint="Unset RANK or set it to this rank.") from None

@@ -24,7 +24,7 @@ def save_checkpoint(exp: str | None, run: str | None, model: Any, epoch: int, op
     Nothing is pruned: every checkpoint saved this way is kept. Returns the file written (None on
     distributed ranks other than 0, which do not write).
     """
-    from ..config_compat import resolve_run  # noqa: PLC0415
+    from ..state import find_run as resolve_run  # noqa: PLC0415
 
     target = resolve_run(exp, run).require()
     manager = CheckpointManager(target.checkpoints_dir, keep_last=None, keep_best=0)
@@ -40,7 +40,7 @@ def load_model_from_checkpoint(exp: str | None, run: str | None, model: Any, epo
     Raises:
         CheckpointError: no such checkpoint, a damaged file, or states that do not fit.
     """
-    from ..config_compat import resolve_run  # noqa: PLC0415
+    from ..state import find_run as resolve_run  # noqa: PLC0415
 
     target = resolve_run(exp, run).require()
     metric, mode = _recorded_ranking(target.checkpoints_dir)

@@ -34,27 +34,29 @@ def _main(
         os.environ["EXPTOOL_DEBUG"] = "1"
 
 
-# Command modules of exptool.cli, in help order; each has register(app).
-MODULES = ("workspace_cmds", "current", "listing", "logs", "plot", "train")
-# Which module defines each command, so `exp show` imports and builds only what it runs. A command
-# missing here still works (every module is then loaded); tests/test_cli_app.py keeps this in sync.
-COMMANDS = {
-    "init": "workspace_cmds",
-    "init-exp": "workspace_cmds",
-    "init-run": "workspace_cmds",
-    "keep": "workspace_cmds",
-    "set": "current",
-    "show": "current",
-    "ls": "listing",
-    "clear-logs": "logs",
-    "plot": "plot",
-    "train": "train",
-    "trainers": "train",
+# The command table, in help order: command -> (module of exptool.cli, function). A command is named
+# here once; `exp show` imports and builds only the module it runs. tests/test_cli_app.py checks
+# that every module is named after its commands and that nothing else registers commands.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "init"),
+    "init-exp": ("init", "init_exp"),
+    "init-run": ("init", "init_run"),
+    "keep": ("keep", "keep"),
+    "set": ("set", "set_current"),
+    "show": ("show", "show"),
+    "ls": ("ls", "ls"),
+    "clear-logs": ("clear_logs", "clear_logs"),
+    "plot": ("plot", "plot"),
+    "train": ("train", "train"),
+    "trainers": ("trainers", "trainers"),
 }
 
 
-def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
-    """The ``exp`` Typer app with the commands of the given modules."""
+def build_app(commands: tuple[str, ...] | None = None) -> typer.Typer:
+    """The ``exp`` Typer app with the given commands (default: all of them)."""
+    from ._output import install_log_handler  # noqa: PLC0415
+
+    install_log_handler()
     new_app = typer.Typer(
         name="exp",
         help="Run PyTorch experiments: workspace, current run, training, logs, plots.",
@@ -64,8 +66,9 @@ def build_app(modules: tuple[str, ...] = MODULES) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     new_app.callback()(_main)
-    for name in modules:
-        importlib.import_module(f"{__package__}.{name}").register(new_app)
+    for name in COMMANDS if commands is None else commands:
+        module, function = COMMANDS[name]
+        new_app.command(name)(getattr(importlib.import_module(f"{__package__}.{module}"), function))
     return new_app
 
 
@@ -92,8 +95,8 @@ def _words_typed() -> list[str]:
     return words if line.endswith(" ") else words[:-1]
 
 
-def modules_for(words: list[str]) -> tuple[str, ...]:
-    """The command modules needed for this command line: one when the command is known, else all."""
+def commands_for(words: list[str]) -> tuple[str, ...] | None:
+    """The commands to build for this command line: the one typed when it is known, else None (all)."""
     skip = False
     for word in words:
         if skip:
@@ -101,9 +104,8 @@ def modules_for(words: list[str]) -> tuple[str, ...]:
         elif word == "--root":
             skip = True
         elif not word.startswith("-"):
-            module = COMMANDS.get(word)
-            return (module,) if module else MODULES
-    return MODULES
+            return (word,) if word in COMMANDS else None
+    return None
 
 
 def __getattr__(name: str) -> typer.Typer:
@@ -116,4 +118,4 @@ def __getattr__(name: str) -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point: loads only the command being run."""
-    build_app(modules_for(_words_typed()))(prog_name="exp")
+    build_app(commands_for(_words_typed()))(prog_name="exp")

@@ -10,15 +10,12 @@ from typing import Annotated, Optional
 import typer
 
 from ..workspace import Run, Workspace
-from ._common import ExperimentOpt, JsonOpt, info, print_json, resolve_run, workspace
+from ._common import ExperimentOpt, JsonOpt, resolve_run, workspace
 from ._complete import complete_run, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors
+from ._output import info, print_json
 
 _MAX_STEM = 120
-
-
-def register(app: typer.Typer) -> None:
-    app.command("plot")(plot)
 
 
 @quiet

@@ -1,4 +1,4 @@
-"""``exp train`` (run a registered trainer inside a run) and ``exp trainers`` (list them)."""
+"""``exp train``: run a registered trainer inside a run."""
 
 from __future__ import annotations
 
@@ -8,68 +8,24 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..errors import NotFoundError, UsageError
-from ._common import (
-    STATUS_STYLE,
-    ExperimentOpt,
-    JsonOpt,
-    RunOpt,
-    format_metrics,
-    info,
-    print_json,
-    print_table,
-    resolve_run,
-    style,
-    workspace,
-)
+from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
 from ._complete import complete_config, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors, print_error, silence_stdout
+from ._output import STATUS_STYLE, format_metrics, info, print_json, style
 
 if TYPE_CHECKING:
-    from ..launch import Outcome
-    from ..trainers import TrainerSpec
+    from ..training.launchers.base import Outcome
+    from ..training.registry import TrainerSpec
     from ..workspace import Run
-
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train)
-    app.command("trainers")(trainers)
 
 
 @quiet
 def complete_trainer(ctx: typer.Context, incomplete: str) -> list[str]:
     """Registered trainer names (reads metadata and TOML only; imports no user code, no torch)."""
-    from ..trainers import registered_trainers  # noqa: PLC0415
+    from ..training.registry import registered_trainers  # noqa: PLC0415
 
     ws = completion_workspace(ctx)
     return match_prefix(sorted(registered_trainers(ws.root if ws else None)), incomplete)
-
-
-@handle_errors
-def trainers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """List the trainers `exp train` can run: name, target and where each is registered."""
-    from ..errors import NotAWorkspaceError  # noqa: PLC0415
-    from ..trainers import TrainerError, choose_trainer, registered_trainers  # noqa: PLC0415
-
-    try:
-        root = workspace(ctx).root
-    except NotAWorkspaceError:
-        root = None
-    found = registered_trainers(root)
-    try:
-        default = choose_trainer(found).name
-    except TrainerError:
-        default = None
-    items = [{**spec.to_dict(), "default": spec.name == default} for spec in found.values()]
-    items.sort(key=lambda item: (item["source"] == "built-in", item["name"]))
-    if json_out:
-        print_json({"workspace": str(root) if root else None, "trainers": items})
-        return
-    if not items:
-        info("No trainers registered. Add one to [trainers] in exptool.toml, or pass --trainer module:function.")
-        return
-    rows = [[("* " if i["default"] else "  ") + i["name"], i["target"], i["source"]] for i in items]
-    print_table(["  name", "target", "source"], rows)
 
 
 @handle_errors
@@ -123,31 +79,15 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Run a trainer in the current run: logs, checkpoints, resume, run.json; torchrun with --nproc-per-node."""
-    from ..config import load_config, merge_configs  # noqa: PLC0415
-    from ..launch import DistOptions, effective_config  # noqa: PLC0415
-    from ..launch import train as launch_train  # noqa: PLC0415
-    from ..trainers import choose_trainer, registered_trainers  # noqa: PLC0415
+    from ..training import train as launch_train  # noqa: PLC0415
+    from ..training.launchers import default_launcher  # noqa: PLC0415
+    from ..training.launchers.torchrun import DistOptions  # noqa: PLC0415
+    from ..training.prepare import resolve_training  # noqa: PLC0415
 
-    if node_rank >= nnodes:
-        raise UsageError(f"--node-rank {node_rank} must be below --nnodes {nnodes}.")
-    if nnodes > 1 and not master_addr:
-        raise UsageError("--nnodes above 1 needs --master-addr: the address of the machine with --node-rank 0.")
-    ws = workspace(ctx)
-    run_obj = resolve_run(ws, experiment, run)
-    source = ws.resolve_config(config) if config else None
-    if not run_obj.exists():
-        if not create:
-            raise NotFoundError(
-                f"Run {run_obj.id!r} does not exist.",
-                hint=f"Add --create, or create it first: exp init-run -e {run_obj.experiment.name} -r {run_obj.name}",
-            )
-        run_obj.create(config_source=source, exist_ok=True)
-    base = load_config(run_obj.config_path) if run_obj.config_path.exists() else {}
-    if source is not None:
-        base = merge_configs(base, load_config(source))
-    spec = choose_trainer(registered_trainers(ws.root), trainer, base.get("trainer"), base_dir=ws.root)
-    effective = effective_config(spec, base, overrides or [], ws.root)
-    dist = DistOptions(nproc_per_node, nnodes, node_rank, master_addr, master_port)
+    launcher = default_launcher(DistOptions(nproc_per_node, nnodes, node_rank, master_addr, master_port))
+    run_obj, spec, effective = resolve_training(
+        workspace(ctx), experiment, run, trainer=trainer, config=config, overrides=overrides, create=create
+    )
 
     def banner(summary: dict[str, Any]) -> None:
         if json_out:
@@ -159,7 +99,7 @@ def train(
     # With --json, stdout carries only the JSON: whatever the trainer prints goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext():
         outcome = launch_train(
-            run_obj, spec, effective, seed=seed, resume=resume, clear=clear, dist=dist, on_start=banner
+            run_obj, spec, effective, seed=seed, resume=resume, clear=clear, launcher=launcher, on_start=banner
         )
     try:
         _report(run_obj, spec, outcome, json_out)
@@ -171,7 +111,7 @@ def train(
 
 def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -> None:
     """How the training ended: the --json object, or a line or two for people."""
-    from ..launch import has_checkpoints  # noqa: PLC0415
+    from ..training.prepare import has_checkpoints  # noqa: PLC0415
 
     step, metrics = run_obj.last_metrics()
     if json_out:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import sys
 import threading
 from typing import Any
+
+from ..runtime import warn
 
 _live: dict[int, tuple[Any, int]] = {}  # id -> (logger, pid); strong refs keep unfinished loggers flushable
 _lock = threading.RLock()  # re-entrant: SIGTERM may arrive while this thread holds it
@@ -40,7 +41,7 @@ def finish_all(reason: str) -> None:
         try:
             logger.finish(reason=reason)
         except Exception as exc:  # noqa: BLE001 - shutting down: report, keep going
-            print(f"warning: could not finish logger: {exc}", file=sys.stderr)
+            warn(f"could not finish logger: {exc}")
 
 
 def _at_exit() -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_bytes, atomic_write_text
-from ..errors import ExptoolError, NoCurrentRunError, UsageError, WorkFailedError
+from ..errors import ExptoolError, UsageError, WorkFailedError
+from ..runtime import current_rank, warn
 from . import _shutdown
 from ._values import check_name, to_floats, to_step
 from .registry import canonical_name, get_factory
@@ -26,34 +27,6 @@ from .writers.base import Writer
 
 _current: Logger | None = None
 _null: Logger | None = None
-
-
-def detect_rank() -> int:
-    """This process's rank: torch.distributed when initialised, else ``RANK`` (torchrun), else 0."""
-    dist = sys.modules.get("torch.distributed")
-    try:
-        if dist is not None and dist.is_available() and dist.is_initialized():
-            return int(dist.get_rank())
-    except Exception:  # noqa: BLE001 - a half-initialised process group: fall back to the env
-        pass
-    try:
-        return int(os.environ.get("RANK", "0") or 0)
-    except ValueError:
-        return 0
-
-
-def _resolve_run(exp_name: str | None, run_name: str | None, root: str | os.PathLike | None) -> Any:
-    from .. import state  # noqa: PLC0415
-    from ..workspace import Workspace  # noqa: PLC0415
-
-    ws = Workspace.find(root=root)
-    exp, rn = state.resolve_current(ws.root, exp_name, run_name)
-    if not exp.value or not rn.value:
-        raise NoCurrentRunError(
-            "Logger needs an experiment and a run, and none is current.",
-            hint="Use Logger('exp', 'run'), Logger.for_run(path), or make one current with: exp set EXP RUN",
-        )
-    return ws.run(exp.value, rn.value)
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
@@ -104,13 +77,15 @@ class Logger:
         make_current: bool = True,
     ):
         if run is None:
-            run = _resolve_run(exp_name, run_name, root)
+            from ..state import find_run  # noqa: PLC0415
+
+            run = find_run(exp_name, run_name, root)
         elif isinstance(run, (str, os.PathLike)):
             from ..workspace import Run  # noqa: PLC0415
 
             run = Run.from_path(run)
         self.run = run.require()
-        self.rank = detect_rank() if rank is None else int(rank)
+        self.rank = current_rank() if rank is None else int(rank)
         self.echo = echo
         self._resume_step = None if resume_step is None else to_step(resume_step)
         self._step: int | None = self._resume_step
@@ -238,7 +213,7 @@ class Logger:
             self._fanout = tuple(self._writers.values())
         label = names[0] if names else getattr(writer, "name", "writer")
         message = f"{label} writer stopped: {what} failed ({exc.__class__.__name__}: {exc}); other writers continue."
-        print(f"warning: {message}", file=sys.stderr)
+        warn(message)
         if self._text is not None:
             self._text.write(message, "error")
         try:
@@ -257,7 +232,7 @@ class Logger:
         if self._finished:
             if not self._warned_finished:
                 self._warned_finished = True
-                print("warning: this logger is finished; further logging is ignored.", file=sys.stderr)
+                warn("this logger is finished; further logging is ignored.")
             return False
         return True
 
@@ -439,7 +414,7 @@ class Logger:
             try:
                 writer.close()
             except Exception as exc:  # noqa: BLE001 - close the others anyway
-                print(f"warning: closing the {name} writer failed: {exc}", file=sys.stderr)
+                warn(f"closing the {name} writer failed: {exc}")
         if self._text is not None:
             if writers or self._text.used:
                 self._text.write("logger finished" + (f" ({reason})" if reason else ""), "info")

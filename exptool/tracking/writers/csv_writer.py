@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..._atomic import atomic_write_bytes
 from ...metrics_file import RESERVED_COLUMNS
+from ...runtime import warn
 from .base import _FileWriter
 
 _HEADER_PREFIX = list(RESERVED_COLUMNS)
@@ -105,7 +105,7 @@ class CsvWriter(_FileWriter):
         if header[:2] != _HEADER_PREFIX:
             backup = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
             os.replace(self.path, backup)
-            print(f"warning: {self.path} was not an exptool metrics file; moved it to {backup.name}", file=sys.stderr)
+            warn(f"{self.path} was not an exptool metrics file; moved it to {backup.name}")
             self._reopen(new=True)
             return
         self._set_columns(header[2:])

@@ -13,7 +13,6 @@ import atexit
 import netrc
 import os
 import queue
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..._atomic import atomic_write_text
+from ...runtime import warn
 from .base import Writer
 
 _RUN_ID_FILE = "wandb_run_id.txt"
@@ -29,7 +29,7 @@ _START_GRACE = 5.0  # seconds close() waits for a W&B run that has not started y
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    warn(message)
 
 
 def has_credentials() -> bool:
@@ -96,10 +96,7 @@ class WandbWriter(Writer):
             return
         self._logs_dir = Path(run.logs_dir) if run is not None else Path.cwd()
         if reason:
-            print(
-                f"W&B: {reason}; logging offline to {self._logs_dir / 'wandb'} (upload later with `wandb sync`).",
-                file=sys.stderr,
-            )
+            _warn(f"W&B: {reason}; logging offline to {self._logs_dir / 'wandb'} (upload later with `wandb sync`).")
         init = {
             "project": project or (run.workspace.root.name if run is not None else None),
             "entity": entity,
@@ -220,4 +217,4 @@ class WandbWriter(Writer):
         elif self._thread.is_alive():
             _warn(f"W&B did not finish within {self._finish_timeout:g} s; leaving it to finish in the background.")
         elif self.mode == "offline" and self.sync_dir is not None:
-            print(f"W&B: offline run saved. Upload it with: wandb sync {self.sync_dir}", file=sys.stderr)
+            _warn(f"W&B: offline run saved. Upload it with: wandb sync {self.sync_dir}")

@@ -10,12 +10,9 @@ import typer
 from ..errors import RunLockedError, UsageError
 from ..locking import RunLock, is_locked
 from ..workspace import remove_entries
-from ._common import ExperimentOpt, JsonOpt, RunOpt, confirm, info, print_json, resolve_run, workspace
+from ._common import ExperimentOpt, JsonOpt, RunOpt, resolve_run, workspace
 from ._errors import handle_errors
-
-
-def register(app: typer.Typer) -> None:
-    app.command("clear-logs")(clear_logs)
+from ._output import confirm, info, print_json
 
 
 @handle_errors

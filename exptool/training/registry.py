@@ -1,6 +1,6 @@
 """The trainer registry: which training functions ``exp train`` can run, and loading one.
 
-A trainer is a function taking one argument, the :class:`~exptool.run_context.RunContext`. It is
+A trainer is a function taking one argument, the :class:`~exptool.training.context.RunContext`. It is
 registered in one of three ways:
 
 - an entry point in the group ``exptool.trainers`` of an installed package;
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, TrainerError
+from ..errors import ConfigError, TrainerError
 
 ENTRY_POINT_GROUP = "exptool.trainers"
 BUILTIN_DISTRIBUTION = "exptool"

@@ -1,8 +1,7 @@
-"""``exp init``, ``exp init-exp``, ``exp init-run`` and ``exp keep``: create the layout on disk."""
+"""``exp init``, ``exp init-exp`` and ``exp init-run``: create the layout on disk."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,18 +10,12 @@ import typer
 from .. import state
 from ..errors import UsageError
 from ..workspace import Workspace
-from ._common import ExperimentOpt, JsonOpt, info, print_json, workspace
+from ._common import ExperimentOpt, JsonOpt, workspace
 from ._complete import complete_config, complete_experiment, complete_run
 from ._errors import handle_errors
+from ._output import info, print_json
 
 KEEP_SKIP = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", "wandb"}
-
-
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("init-exp")(init_exp)
-    app.command("init-run")(init_run)
-    app.command("keep")(keep)
 
 
 @handle_errors
@@ -110,28 +103,3 @@ def init_run(
         info(f"Kept its {run_obj.config_path.name}; --config is not applied to an existing run.")
     if not no_switch:
         info(f"Current run is now {run_obj.id}.")
-
-
-@handle_errors
-def keep(
-    ctx: typer.Context,
-    path: Annotated[Optional[Path], typer.Argument(help="Folder to walk (default: the workspace).")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write .gitkeep into every empty folder, so git keeps the layout (like keep_exp.sh)."""
-    if path is None:
-        path = workspace(ctx).root
-    if not path.is_dir():
-        raise UsageError(f"{path} is not a folder.")
-    written = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        empty = not dirnames and not filenames
-        dirnames[:] = [d for d in dirnames if d not in KEEP_SKIP and not d.startswith(".")]
-        if empty:
-            target = Path(dirpath) / ".gitkeep"
-            target.touch()
-            written.append(target)
-    if json_out:
-        print_json({"root": str(path.absolute()), "written": [str(p) for p in written], "count": len(written)})
-    else:
-        info(f"Wrote .gitkeep into {len(written)} empty folder{'s' if len(written) != 1 else ''} under {path}.")

@@ -1,4 +1,4 @@
-"""``exp ls``: experiments, or the runs of one, as a table or JSON."""
+"""``exp ls``: experiments, or the runs of one, with status, step and last metrics."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ import typer
 
 from .. import state
 from ..workspace import Run
-from ._common import STATUS_STYLE, JsonOpt, format_metrics, print_json, print_table, workspace
+from ._common import JsonOpt, workspace
 from ._complete import complete_experiment
 from ._errors import handle_errors
-
-
-def register(app: typer.Typer) -> None:
-    app.command("ls")(ls)
+from ._output import STATUS_STYLE, format_metrics, print_json, print_table
 
 
 def run_summary(run: Run) -> dict[str, Any]:

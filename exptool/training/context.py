@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .workspace import Run
+from ..workspace import Run
 
 
 @dataclass

@@ -1,0 +1,116 @@
+"""Everything a command prints: info lines, warnings, JSON, tables, questions, library log records.
+
+Commands print through these helpers only, so colour, ``--json`` hygiene and the ``warning:``
+format are decided in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+
+def use_color() -> bool:
+    """Colour only on a terminal and only when ``NO_COLOR`` is unset."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def style(text: str, code: str) -> str:
+    """Wrap ``text`` in an ANSI style when colour is on (``code`` e.g. "1", "32")."""
+    return f"\x1b[{code}m{text}\x1b[0m" if use_color() else text
+
+
+STATUS_STYLE = {"completed": "32", "running": "36", "failed": "31", "interrupted": "33", "stale": "33", "created": "2"}
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_table(headers: list[str], rows: list[list[str]], styles: list[list[str | None]] | None = None) -> None:
+    """Print an aligned plain-text table (fast for thousands of rows; colour only on a terminal)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    color = use_color()
+    out = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
+    if color:
+        out[0] = f"\x1b[1m{out[0]}\x1b[0m"
+    for r, row in enumerate(rows):
+        cells = []
+        for i, (cell, w) in enumerate(zip(row, widths, strict=False)):
+            padded = cell.ljust(w)
+            code = styles[r][i] if (color and styles) else None
+            cells.append(f"\x1b[{code}m{padded}\x1b[0m" if code else padded)
+        out.append("  ".join(cells).rstrip())
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def format_metrics(metrics: dict[str, float], limit: int = 4) -> str:
+    """``loss=0.123 acc=0.9`` for the first ``limit`` metrics."""
+    items = [f"{k}={v:.4g}" for k, v in list(metrics.items())[:limit]]
+    if len(metrics) > limit:
+        items.append(f"(+{len(metrics) - limit})")
+    return " ".join(items)
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal (default: no); end of input counts as no.
+
+    The prompt goes to stderr so ``--json`` output stays clean. Ctrl-C raises KeyboardInterrupt,
+    which the error handler turns into exit code 130.
+    """
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def info(message: str) -> None:
+    """A human-facing line on stdout."""
+    sys.stdout.write(message + "\n")
+
+
+def warn(message: str) -> None:
+    """A ``warning: ...`` line on stderr."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def note(message: str) -> None:
+    """A ``note: ...`` line on stderr (not part of the command's output)."""
+    sys.stderr.write(f"note: {message}\n")
+
+
+class _StderrHandler(logging.Handler):
+    """Prints the library's log records (``logging.getLogger("exptool")``) as the CLI's own lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            prefix = "" if record.levelno < logging.WARNING else ("error: " if record.levelno >= logging.ERROR
+                                                                  else "warning: ")
+            sys.stderr.write(f"{prefix}{message}\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging must never break a command
+            self.handleError(record)
+
+
+def install_log_handler() -> None:
+    """Route the library's warnings to stderr as ``warning: ...`` lines (once per process).
+
+    Replaces the library's fallback handler: in the command line they always print, whatever
+    logging a trainer configures.
+    """
+    from ..runtime import FallbackHandler  # noqa: PLC0415
+
+    log = logging.getLogger("exptool")
+    for handler in [h for h in log.handlers if isinstance(h, FallbackHandler)]:
+        log.removeHandler(handler)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler(logging.WARNING))
+        log.propagate = False

@@ -1,0 +1,70 @@
+"""``exp show``: the current experiment and run, where each came from, and the run's state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from .. import state
+from ._common import ExperimentOpt, JsonOpt, RunOpt, check_names, workspace
+from ._errors import handle_errors
+from ._output import STATUS_STYLE, format_metrics, info, print_json, style
+
+
+@handle_errors
+def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = None, json_out: JsonOpt = False) -> None:
+    """Show the current experiment and run, where each came from, and the run's status."""
+    ws = workspace(ctx)
+    exp_r, run_r = state.resolve_current(ws.root, experiment, run)
+    check_names(exp_r, run_r)
+    data: dict[str, Any] = {"workspace": str(ws.root), "experiment": None, "run": None}
+    if exp_r.value is not None:
+        exp = ws.experiment(exp_r.value)
+        data["experiment"] = {
+            "name": exp.name,
+            "source": exp_r.source,
+            "path": str(exp.path),
+            "exists": exp.exists(),
+        }
+        if run_r.value is not None:
+            run_obj = exp.run(run_r.value)
+            record = run_obj.read_record() if run_obj.exists() else {}
+            step, metrics = run_obj.last_metrics() if run_obj.exists() else (None, {})
+            data["run"] = {
+                "name": run_obj.name,
+                "source": run_r.source,
+                "path": str(run_obj.path),
+                "exists": run_obj.exists(),
+                "status": run_obj.status() if run_obj.exists() else "missing",
+                "created": record.get("created"),
+                "missing_subdirs": run_obj.missing_subdirs() if run_obj.exists() else [],
+                "last_step": step,
+                "last_metrics": metrics,
+            }
+    if json_out:
+        print_json(data)
+        return
+    info(f"workspace   {ws.root}")
+    e = data["experiment"]
+    if e is None:
+        info("experiment  (none)   set one with: exp set EXP")
+    else:
+        missing = "" if e["exists"] else style("  (missing)", "31")
+        info(f"experiment  {e['name']}  [{e['source']}]{missing}")
+    r = data["run"]
+    if r is None:
+        if e is not None:
+            info("run         (none)   set one with: exp set -r RUN")
+        return
+    missing = "" if r["exists"] else style("  (missing)", "31")
+    info(f"run         {r['name']}  [{r['source']}]{missing}")
+    info(f"path        {r['path']}")
+    if r["exists"]:
+        info(f"status      {style(r['status'], STATUS_STYLE.get(r['status'], '0'))}")
+        if r["created"]:
+            info(f"created     {r['created']}")
+        if r["missing_subdirs"]:
+            info(style(f"warning     missing folders: {', '.join(r['missing_subdirs'])}", "33"))
+        if r["last_step"] is not None:
+            info(f"last step   {r['last_step']}  {format_metrics(r['last_metrics'], limit=8)}")

@@ -1,0 +1,237 @@
+"""Execute a trainer in this process: build its :class:`RunContext`, call it, return the Outcome.
+
+Every launcher ends here, in the process that runs the trainer: the in-process launcher calls
+:func:`execute` with the prepared run it already holds; torchrun workers (and other processes
+across a boundary) call :func:`execute_request` with the JSON spec from
+:meth:`PreparedRun.request`. Only rank 0 writes logs, checkpoints and ``run.json``.
+
+Signals: Ctrl-C (SIGINT) interrupts at once. SIGTERM sets ``ctx.should_stop`` so a trainer that
+polls it can checkpoint and return; a trainer that never polls it is interrupted at once. Either
+way the status becomes ``interrupted`` and the exit code 130.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import runtime
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExptoolError
+from ..workspace import Run, Workspace
+from .launchers.base import Outcome
+from .registry import TrainerSpec, load_trainer
+from .settings import TrainingSettings, read_settings
+
+GRACE_ENV = "EXPTOOL_STOP_GRACE"
+DEFAULT_GRACE_S = 60.0
+
+
+def execute_request(request: Mapping[str, Any]) -> Outcome:
+    """Run the trainer described by a :meth:`PreparedRun.request` spec (config read from the run)."""
+    from ..config import load_config  # noqa: PLC0415
+
+    run = Workspace(Path(request["workspace"])).run(request["experiment"], request["run"])
+    spec = TrainerSpec(**request["trainer"])
+    try:
+        config = load_config(run.config_path)
+        settings = read_settings(config)
+        fn = load_trainer(spec, run.workspace.root)
+    except ExptoolError as exc:
+        return Outcome("failed", exc.exit_code, exc.message, in_trainer=False)
+    return execute(run, spec, config, settings, fn, seed=int(request["seed"]), resume=bool(request["resume"]))
+
+
+def execute(
+    run: Run,
+    spec: TrainerSpec,
+    config: dict[str, Any],
+    settings: TrainingSettings,
+    fn: Callable[[Any], Any],
+    *,
+    seed: int,
+    resume: bool,
+) -> Outcome:
+    """Build the :class:`RunContext` and call the trainer here (rank from torchrun's environment).
+
+    Never raises for a trainer's failure or an interrupt: returns the :class:`Outcome` instead.
+    """
+    from ..checkpoints import CheckpointManager  # noqa: PLC0415
+    from ..reproducibility import set_random_seed  # noqa: PLC0415
+    from .context import RunContext  # noqa: PLC0415
+
+    ctx = logger = restore = None
+    status, code, error = "completed", EXIT_OK, None
+    in_trainer = setup_error = distributed = False
+    world_size = 1
+    try:
+        rank, local_rank, world_size = runtime.env_ranks()
+        distributed = world_size > 1
+        if distributed:
+            _init_process_group(local_rank)
+        set_random_seed(seed)
+        device = _device(settings, local_rank if distributed else None)
+        manager = CheckpointManager(run.checkpoints_dir, rank=rank, **settings.checkpoint.manager_options())
+        start_step, start_epoch = _last_checkpoint(manager) if resume else (None, 0)
+        logger = _make_logger(run, rank, start_step, settings)
+        ctx = RunContext(
+            run=run,
+            config=config,
+            logger=logger,
+            checkpoints=manager,
+            device=device,
+            seed=seed,
+            is_resume=resume,
+            start_step=start_step or 0,
+            start_epoch=start_epoch,
+            rank=rank,
+            local_rank=local_rank,
+            world_size=world_size,
+            trainer_name=spec.name,
+        )
+        restore = _install_signal_handlers(ctx)
+        in_trainer = True
+        fn(ctx)
+        if ctx._stop_requested:
+            status, code, error = "interrupted", EXIT_INTERRUPTED, "stopped by SIGTERM"
+    except KeyboardInterrupt:
+        status, code, error = "interrupted", EXIT_INTERRUPTED, "interrupted"
+    except BaseException as exc:  # noqa: BLE001 - a trainer may raise anything, SystemExit included
+        if isinstance(exc, SystemExit) and exc.code in (None, 0):
+            status, code, error = "completed", EXIT_OK, None
+        elif isinstance(exc, ExptoolError) and not in_trainer:  # bad settings: say so, no traceback
+            status, code, error = "failed", exc.exit_code, exc.message
+            setup_error = True
+        else:
+            status, code = "failed", EXIT_FAILURE
+            error = f"{exc.__class__.__name__}: {exc}".strip().rstrip(":")
+            _report_traceback(run, runtime.current_rank(), traceback.format_exc())
+    finally:
+        if restore is not None:
+            restore()
+        if logger is not None:
+            try:
+                logger.finish()
+            except Exception as exc:  # noqa: BLE001 - a broken writer must not hide the trainer's outcome
+                runtime.log.warning("could not finish the logger: %s", exc, exc_info=runtime.debug_enabled())
+        if distributed:
+            _destroy_process_group(wait_for_peers=status == "completed")
+    start = ctx.start_step if ctx is not None else 0
+    return Outcome(status, code, error, start_step=start, world_size=world_size, in_trainer=not setup_error)
+
+
+def _make_logger(run: Run, rank: int, resume_step: int | None, settings: TrainingSettings) -> Any:
+    from ..tracking import Logger  # noqa: PLC0415
+
+    logger = Logger(run=run, rank=rank, resume_step=resume_step)
+    for name in settings.writers:
+        if name == "wandb":
+            logger.initialize_wandb(settings.wandb_project or run.experiment.name)
+        else:
+            logger.initialize(name)
+    return logger
+
+
+def _last_checkpoint(manager: Any) -> tuple[int, int]:
+    """Step and epoch recorded for the manager's last checkpoint (0 where missing), without loading it."""
+    manifest = manager.manifest
+    entry = next((e for e in manifest.get("checkpoints", []) if e.get("file") == manifest.get("last")), {})
+    return int(entry.get("step") or 0), int(entry.get("epoch") or 0)
+
+
+def _device(settings: TrainingSettings, local_rank: int | None) -> Any:
+    from ..devices import pick_device  # noqa: PLC0415
+
+    device = pick_device(settings.device)
+    if local_rank is not None and getattr(device, "type", None) == "cuda":
+        import torch  # noqa: PLC0415
+
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def _report_traceback(run: Run, rank: int, text: str) -> None:
+    """Rank 0 appends the traceback to ``logs/log.txt``; the other ranks print theirs on stderr.
+
+    With ``EXPTOOL_DEBUG=1`` (``exp --debug``) rank 0 prints it on stderr too.
+    """
+    if rank != 0:
+        sys.stderr.write(f"[rank {rank}] {text}")
+        return
+    if runtime.debug_enabled():
+        sys.stderr.write(text)
+    from ..tracking.textlog import format_line  # noqa: PLC0415
+
+    try:
+        run.logs_dir.mkdir(parents=True, exist_ok=True)
+        with open(run.logs_dir / "log.txt", "a", encoding="utf-8") as fh:
+            fh.write(format_line(f"trainer failed\n{text}", "error"))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:
+        sys.stderr.write(text)
+
+
+def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
+    """SIGTERM: ask the trainer to stop (grace period if it polls ``should_stop``), else interrupt."""
+    try:
+        grace = float(os.environ.get(GRACE_ENV, DEFAULT_GRACE_S))
+    except ValueError:
+        grace = DEFAULT_GRACE_S
+
+    def on_term(signum: int, frame: Any) -> None:
+        if ctx._stop_requested or not ctx._stop_polled:
+            raise KeyboardInterrupt
+        ctx.request_stop()
+        if grace > 0 and hasattr(signal, "SIGALRM"):
+            signal.setitimer(signal.ITIMER_REAL, grace)
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old_term = signal.signal(signal.SIGTERM, on_term)
+        old_alarm = signal.signal(signal.SIGALRM, on_alarm) if hasattr(signal, "SIGALRM") else None
+    except ValueError:  # not the main thread: leave signals alone
+        return None
+
+    def restore() -> None:
+        if hasattr(signal, "SIGALRM"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old_alarm)
+        signal.signal(signal.SIGTERM, old_term)
+
+    return restore
+
+
+def _init_process_group(local_rank: int) -> None:
+    import torch  # noqa: PLC0415
+    import torch.distributed as dist  # noqa: PLC0415
+
+    if dist.is_initialized():
+        return
+    backend = "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend)
+
+
+def _destroy_process_group(wait_for_peers: bool) -> None:
+    import torch.distributed as dist  # noqa: PLC0415
+
+    if not dist.is_initialized():
+        return
+    if wait_for_peers:
+        # Leave together: a rank that tears gloo down while a peer is still finishing (rank 0 flushes
+        # logs) can make the peer abort on a closed connection. Skipped after a failure, where a peer
+        # may be stuck in a collective that will never complete.
+        try:
+            dist.barrier()
+        except Exception:  # noqa: BLE001 - a peer that already left must not turn success into failure
+            pass
+    dist.destroy_process_group()
