@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-from pathlib import Path
 
 STEP_COLUMN = "step"
 TIME_COLUMN = "wall_time"
@@ -142,9 +141,3 @@ def last_row(path: str | os.PathLike) -> tuple[int | None, dict[str, float]]:
 def metric_names(path: str | os.PathLike) -> list[str]:
     """Metric columns of a metrics CSV, in order of first appearance."""
     return [c for c in read_header(path) if c not in RESERVED_COLUMNS]
-
-
-def exists(path: str | os.PathLike) -> bool:
-    """True if the metrics file exists and is non-empty."""
-    p = Path(path)
-    return p.is_file() and p.stat().st_size > 0

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_write_json
-from .errors import AlreadyExistsError, ConfigError, NotAWorkspaceError, NotFoundError
+from ._value import _Value
+from .discovery import EXPERIMENTS_DIR, WORKSPACE_MARKER, find_workspace_root
+from .errors import AlreadyExistsError, ConfigError, NotFoundError
 from .names import validate_name
 
-WORKSPACE_MARKER = "exptool.toml"
-EXPERIMENTS_DIR = "experiments"
 CONFIG_DIR = "config"
 DATA_DIR = "data"
 RUN_SUBDIRS = ("checkpoints", "logs", "visualizations", "plots")
@@ -45,44 +45,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _looks_like_workspace(path: Path) -> bool:
-    return (path / EXPERIMENTS_DIR).is_dir() or (path / WORKSPACE_MARKER).is_file()
-
-
-def find_workspace_root(start: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Path:
-    """Find the workspace folder.
-
-    ``root`` (or ``EXPTOOL_ROOT``) wins when given. Otherwise walk up from ``start`` (default: the
-    current directory) like git does: a folder holding ``exptool.toml`` wins, else the nearest folder
-    holding ``experiments/``.
-
-    Raises:
-        NotAWorkspaceError: nothing was found, or the given root is not a workspace.
-    """
-    root = root if root is not None else os.environ.get("EXPTOOL_ROOT") or None
-    if root is not None:
-        path = Path(root).expanduser().absolute()
-        if not _looks_like_workspace(path):
-            raise NotAWorkspaceError(
-                f"{path} is not an exptool workspace (no experiments/ folder).",
-                hint=f"Create one with: exp init {path}",
-            )
-        return path
-    here = Path(start if start is not None else os.getcwd()).absolute()
-    nearest = None
-    for candidate in (here, *here.parents):
-        if (candidate / WORKSPACE_MARKER).is_file():
-            return candidate
-        if nearest is None and (candidate / EXPERIMENTS_DIR).is_dir():
-            nearest = candidate
-    if nearest is not None:
-        return nearest
-    raise NotAWorkspaceError(
-        "Not inside an exptool workspace (no experiments/ folder here or above).",
-        hint="Run 'exp init' here, pass --root PATH, or set EXPTOOL_ROOT.",
-    )
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:  # bytes + json.loads: measurably faster over 10,000 runs in `exp ls`
@@ -92,45 +54,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {"_unreadable": True}
     return data if isinstance(data, dict) else {"_unreadable": True}
-
-
-class _Value:
-    """An immutable value object: equality, hash and repr from the fields named in ``_FIELDS``.
-
-    A hand-written stand-in for ``@dataclass(frozen=True)``, whose generated methods cost several
-    milliseconds at import; this module is on every ``exp`` command's start-up path. Slots beyond
-    ``_FIELDS`` hold derived values (paths) computed once, which keeps ``exp ls`` fast over many runs.
-    """
-
-    __slots__ = ()
-    _FIELDS: tuple[str, ...] = ()
-
-    def __init__(self, *values: object) -> None:
-        for name, value in zip(self._FIELDS, values, strict=True):
-            object.__setattr__(self, name, value)
-
-    def _fields(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((self.__class__.__name__, *self._fields()))
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"{self.__class__.__name__}({inner})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{self.__class__.__name__} is immutable")
-
-    __delattr__ = __setattr__  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple:
-        return (self.__class__, self._fields())
 
 
 class Workspace(_Value):

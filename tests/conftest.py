@@ -42,6 +42,25 @@ def ws(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture
+def run(ws):
+    """The run ``exp1/run1``, created in the workspace."""
+    from exptool.workspace import Workspace
+
+    r = Workspace(ws).run("exp1", "run1")
+    r.create()
+    return r
+
+
+def invoke(*args: str, env: dict | None = None):
+    """Run ``exp ARGS`` in this process through Typer's CliRunner (fast; for output and exit codes)."""
+    from typer.testing import CliRunner
+
+    from exptool.cli.app import app
+
+    return CliRunner().invoke(app, list(args), prog_name="exp", env=env)
+
+
 def run_exp(*args: str, cwd: Path | str | None = None, env: dict | None = None, input: str | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the real ``exp`` command line in a subprocess (``python -m exptool``)."""

@@ -7,19 +7,11 @@ import torch
 
 import exptool
 from exptool.errors import CheckpointError, NoCurrentRunError, NotFoundError
-from exptool.workspace import Workspace
 
 
 def _model(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return torch.nn.Linear(4, 3)
-
-
-@pytest.fixture
-def run(ws):
-    r = Workspace(ws).run("exp1", "run1")
-    r.create()
-    return r
 
 
 def test_public_names_resolve_lazily():

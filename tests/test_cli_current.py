@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke
 
 from exptool import state
-from exptool.cli.app import app
 from exptool.workspace import Workspace
 
 SHOW_KEYS = {"workspace", "experiment", "run"}
@@ -20,8 +19,6 @@ SHOW_RUN_KEYS = {"name", "source", "path", "exists", "status", "created", "missi
                  "last_metrics"}
 
 
-def invoke(*args: str, env: dict | None = None):
-    return CliRunner().invoke(app, list(args), prog_name="exp", env=env)
 
 
 @pytest.fixture

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke
 
-from exptool.cli.app import app
 from exptool.workspace import Workspace
 
 RUN_KEYS = {"experiment", "name", "path", "created", "status", "last_step", "last_metrics"}
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), prog_name="exp")
 
 
 @pytest.fixture

@@ -6,14 +6,9 @@ import json
 import os
 
 import pytest
-from typer.testing import CliRunner
+from conftest import invoke
 
 from exptool import state
-from exptool.cli.app import app
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), prog_name="exp")
 
 
 def snapshot(*roots):

@@ -8,15 +8,13 @@ import pytest
 
 from exptool.config_compat import load_config_from_run, load_config_to_run, resolve_run, save_config_to_run
 from exptool.errors import ConfigError, NoCurrentRunError, NotAWorkspaceError, NotFoundError
-from exptool.workspace import Workspace
 
 
 @pytest.fixture
-def run(ws):
-    r = Workspace(ws).run("exp1", "run1")
-    r.create()
+def run(run, ws):
+    """The shared ``run`` fixture, plus a config in the workspace's config/ folder."""
     (ws / "config" / "mnist.yaml").write_text("optimizer:\n  lr: 0.1\nepochs: 3\n")
-    return r
+    return run
 
 
 def test_config_by_name_is_copied_into_the_run(run):

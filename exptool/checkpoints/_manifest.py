@@ -59,9 +59,6 @@ class Manifest:
     entries: list[Entry] = field(default_factory=list)
     pending_delete: list[str] = field(default_factory=list)
 
-    def find(self, file: str) -> Entry | None:
-        return next((e for e in self.entries if e.file == file), None)
-
     @property
     def last(self) -> Entry | None:
         return self.entries[-1] if self.entries else None

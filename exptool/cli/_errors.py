@@ -12,20 +12,10 @@ from typing import Any, TypeVar
 import typer
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, ExptoolError
+from ..runtime import debug_enabled
+from ._output import print_error, status_line
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def debug_enabled() -> bool:
-    """True when tracebacks were asked for (``EXPTOOL_DEBUG=1`` or ``--debug``)."""
-    return os.environ.get("EXPTOOL_DEBUG", "").lower() not in ("", "0", "false", "no")
-
-
-def print_error(message: str, hint: str | None = None) -> None:
-    """Print ``error: message`` (and an indented hint) to stderr."""
-    print(f"error: {message}", file=sys.stderr)
-    if hint:
-        print(f"  {hint}", file=sys.stderr)
 
 
 def silence_stdout() -> None:
@@ -50,7 +40,7 @@ def handle_errors(func: F) -> F:
             print_error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            status_line("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:  # the reader went away (`exp ls | head`): stop quietly
             silence_stdout()

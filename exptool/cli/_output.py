@@ -76,6 +76,18 @@ def info(message: str) -> None:
     sys.stdout.write(message + "\n")
 
 
+def print_error(message: str, hint: str | None = None) -> None:
+    """Print ``error: message`` (and an indented hint) to stderr."""
+    sys.stderr.write(f"error: {message}\n")
+    if hint:
+        sys.stderr.write(f"  {hint}\n")
+
+
+def status_line(message: str) -> None:
+    """A line about how the command ended, on stderr (stdout may carry --json or be gone)."""
+    sys.stderr.write(message + "\n")
+
+
 def warn(message: str) -> None:
     """A ``warning: ...`` line on stderr."""
     sys.stderr.write(f"warning: {message}\n")

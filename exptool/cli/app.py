@@ -15,7 +15,9 @@ from .. import __version__
 
 def _version(value: bool) -> None:
     if value:
-        print(f"exptool {__version__}")
+        from ._output import info  # noqa: PLC0415
+
+        info(f"exptool {__version__}")
         raise typer.Exit()
 
 

@@ -11,7 +11,7 @@ from ..workspace import Run
 from ._common import JsonOpt, workspace
 from ._complete import complete_experiment
 from ._errors import handle_errors
-from ._output import STATUS_STYLE, format_metrics, print_json, print_table
+from ._output import STATUS_STYLE, format_metrics, info, print_json, print_table
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def ls(
             print_json({"workspace": str(ws.root), "experiments": exps})
             return
         if not exps:
-            print("No experiments yet. Create a run with: exp init-run -e EXP -r RUN")
+            info("No experiments yet. Create a run with: exp init-run -e EXP -r RUN")
             return
         mark = exp_now.value
         rows = [[("* " if e["name"] == mark else "  ") + e["name"], str(e["runs"])] for e in exps]
@@ -68,7 +68,7 @@ def ls(
         return
     if not runs:
         where = f"experiment {experiment!r}" if experiment else "this workspace"
-        print(f"No runs in {where} yet. Create one with: exp init-run -e {experiment or 'EXP'} -r RUN")
+        info(f"No runs in {where} yet. Create one with: exp init-run -e {experiment or 'EXP'} -r RUN")
         return
     cur = (exp_now.value, run_now.value)
     rows, styles = [], []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated, Optional
 
 import typer
@@ -14,7 +13,7 @@ from ..names import validate_name
 from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
 from ._complete import complete_run, complete_target
 from ._errors import handle_errors
-from ._output import info, print_json
+from ._output import info, note, print_json
 
 
 @handle_errors
@@ -83,5 +82,5 @@ def _warn_env_override() -> None:
     for names in (state.ENV_EXPERIMENT, state.ENV_RUN):
         for name in names:
             if os.environ.get(name):
-                print(f"note: {name} is set in this shell and takes precedence over the state file.", file=sys.stderr)
+                note(f"{name} is set in this shell and takes precedence over the state file.")
                 return

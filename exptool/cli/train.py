@@ -10,8 +10,8 @@ import typer
 
 from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
 from ._complete import complete_config, completion_workspace, match_prefix, quiet
-from ._errors import handle_errors, print_error, silence_stdout
-from ._output import STATUS_STYLE, format_metrics, info, print_json, style
+from ._errors import handle_errors, silence_stdout
+from ._output import STATUS_STYLE, format_metrics, info, print_error, print_json, status_line, style
 
 if TYPE_CHECKING:
     from ..training.launchers.base import Outcome
@@ -142,7 +142,7 @@ def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -
             again = "run `exp train` again to resume from the last checkpoint"
         else:
             again = "it saved no checkpoint to resume from: `exp train --clear` starts it over"
-        print(f"interrupted: {run_obj.id} stopped; {again}.", file=sys.stderr)
+        status_line(f"interrupted: {run_obj.id} stopped; {again}.")
     elif not outcome.in_trainer:
         print_error(f"could not start the trainer: {outcome.error}")
     else:

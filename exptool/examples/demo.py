@@ -258,3 +258,30 @@ def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int
 
 
 train.default_config = default_config  # type: ignore[attr-defined]  # read by `exp train` for --set
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Refuse demo settings it cannot train with (called by ``exp train`` before anything is written)."""
+    from ..training.settings import bad_value  # noqa: PLC0415
+
+    cfg = {**default_config, **config}
+    if cfg["dataset"] not in ("spirals", "moons"):
+        raise bad_value("dataset", cfg["dataset"], "expected 'spirals' or 'moons'")
+    whole = {"samples": 10, "hidden": 1, "layers": 1, "epochs": 1, "batch_size": 1, "data_seed": 0}
+    for key, low in whole.items():
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 10**9:
+            raise bad_value(key, value, f"expected a whole number of at least {low}")
+    numbers = {"noise": (0.0, math.inf), "lr": (0.0, math.inf), "weight_decay": (0.0, math.inf)}
+    for key, (low, high) in numbers.items():
+        value = cfg[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
+            raise bad_value(key, value, "expected a number of at least 0")
+    if cfg["lr"] == 0:
+        raise bad_value("lr", cfg["lr"], "expected a number above 0")
+    fraction = cfg["val_fraction"]
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
+        raise bad_value("val_fraction", fraction, "expected a number between 0 and 1")
+
+
+train.check_config = check_config  # type: ignore[attr-defined]

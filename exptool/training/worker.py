@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
-from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExptoolError
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, CheckpointError, ExptoolError
 from ..workspace import Run, Workspace
 from .launchers.base import Outcome
 from .registry import TrainerSpec, load_trainer
@@ -140,7 +140,16 @@ def _last_checkpoint(manager: Any) -> tuple[int, int]:
     """Step and epoch recorded for the manager's last checkpoint (0 where missing), without loading it."""
     manifest = manager.manifest
     entry = next((e for e in manifest.get("checkpoints", []) if e.get("file") == manifest.get("last")), {})
-    return int(entry.get("step") or 0), int(entry.get("epoch") or 0)
+    found = []
+    for key in ("step", "epoch"):
+        value = entry.get(key) or 0
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+            raise CheckpointError(
+                f"The checkpoint manifest gives {key} {value!r} for {entry.get('file')!r}: not one to resume at.",
+                hint=f"Check {manager.directory / 'manifest.json'}, or start over with --clear.",
+            )
+        found.append(value)
+    return found[0], found[1]
 
 
 def _device(settings: TrainingSettings, local_rank: int | None) -> Any:
