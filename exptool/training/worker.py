@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -165,15 +164,15 @@ def _device(settings: TrainingSettings, local_rank: int | None) -> Any:
 
 
 def _report_traceback(run: Run, rank: int, text: str) -> None:
-    """Rank 0 appends the traceback to ``logs/log.txt``; the other ranks print theirs on stderr.
+    """Rank 0 appends the traceback to ``logs/log.txt``; the other ranks report theirs as a log record.
 
-    With ``EXPTOOL_DEBUG=1`` (``exp --debug``) rank 0 prints it on stderr too.
+    With ``EXPTOOL_DEBUG=1`` (``exp --debug``) rank 0 reports it too.
     """
     if rank != 0:
-        sys.stderr.write(f"[rank {rank}] {text}")
+        runtime.log.error("[rank %d] %s", rank, text.rstrip())
         return
     if runtime.debug_enabled():
-        sys.stderr.write(text)
+        runtime.log.error("%s", text.rstrip())
     from ..tracking.textlog import format_line  # noqa: PLC0415
 
     try:
@@ -182,8 +181,8 @@ def _report_traceback(run: Run, rank: int, text: str) -> None:
             fh.write(format_line(f"trainer failed\n{text}", "error"))
             fh.flush()
             os.fsync(fh.fileno())
-    except OSError:
-        sys.stderr.write(text)
+    except OSError as exc:
+        runtime.log.error("could not write the traceback to %s (%s):\n%s", run.logs_dir / "log.txt", exc, text.rstrip())
 
 
 def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
