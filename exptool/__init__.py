@@ -50,7 +50,8 @@ _LAZY = {
     "read_metrics": "exptool.metrics_file",
     "smooth_curve": "exptool.plotting",
     "plot_metrics": "exptool.plotting",
-    "image_grid": "exptool.plotting",
+    # images
+    "image_grid": "exptool.images",
     # training
     "RunContext": "exptool.training.context",
 }
@@ -78,9 +79,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .debug import ModelDebugger, find_nan
     from .devices import pick_device
     from .errors import ExptoolError
+    from .images import image_grid
     from .metrics_file import read_metrics
     from .names import validate_name
-    from .plotting import image_grid, plot_metrics, smooth_curve
+    from .plotting import plot_metrics, smooth_curve
     from .profiler import Timer
     from .reproducibility import set_random_seed
     from .tracking import Logger, Writer, get_logger, register_writer, set_logger

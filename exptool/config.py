@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_write_text
-from .errors import ConfigError, NotFoundError
+from .errors import ConfigError, NotFoundError, UsageError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -231,3 +231,18 @@ def merge_configs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def as_config_dict(config: Any) -> dict[str, Any]:
+    """A config given as a mapping, a dataclass, an object with ``to_dict()`` or a namespace, as a dict."""
+    if isinstance(config, Mapping):
+        return dict(config)
+    if hasattr(config, "to_dict"):
+        return dict(config.to_dict())
+    import dataclasses  # noqa: PLC0415
+
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if hasattr(config, "__dict__"):  # argparse.Namespace and similar
+        return dict(vars(config))
+    raise UsageError(f"A config must be a mapping, dataclass or namespace, not {type(config).__name__}.")

@@ -1,6 +1,6 @@
-"""Curves of logged metrics across runs, and grids of images (matplotlib's Agg backend).
+"""Curves of logged metrics across runs (matplotlib's Agg backend). Image grids live in :mod:`exptool.images`.
 
-numpy, matplotlib and Pillow are imported inside the functions that need them, so importing this
+numpy and matplotlib are imported inside the functions that need them, so importing this
 module stays cheap. Figures are built with ``matplotlib.figure.Figure`` and the Agg canvas, never
 with ``pyplot``: no global figure registry, no display needed, nothing to close.
 
@@ -54,16 +54,15 @@ _LINE_STYLES = ("-", "--", ":", "-.")
 
 def _check_smoothing(k: float) -> float:
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
-        raise UsageError(
-            f"Invalid smoothing {k!r}.",
-            hint="Use an integer window K >= 2 (moving average) or a weight in (0, 1) (TensorBoard's EMA).",
-        )
-    if k > 1 and k != int(k):
-        raise UsageError(
-            f"Invalid smoothing {k!r}: a window must be a whole number of points.",
-            hint="Use an integer window K >= 2 (moving average) or a weight in (0, 1) (TensorBoard's EMA).",
-        )
-    return float(k)
+        problem = ""
+    elif k > 1 and k != int(k):
+        problem = ": a window must be a whole number of points"
+    else:
+        return float(k)
+    raise UsageError(
+        f"Invalid smoothing {k!r}{problem}.",
+        hint="Use an integer window K >= 2 (moving average) or a weight in (0, 1) (TensorBoard's EMA).",
+    )
 
 
 def smooth_curve(values: Iterable[float], k: float = 0) -> np.ndarray:
@@ -172,10 +171,7 @@ def _clean(points: Iterable[Sequence[float]], typed: bool = False) -> Series:
     steps = [p[0] for p in points]
     if all(map(operator.lt, steps, steps[1:])):  # the usual case, much faster than the dict
         return points if typed else [(int(step), float(value)) for step, value in points]
-    by_step: dict[int, float] = {}
-    for step, value in points:
-        by_step[int(step)] = float(value)
-    return sorted(by_step.items())
+    return sorted({int(step): float(value) for step, value in points}.items())  # later duplicates win
 
 
 def _read_source(label: str, source: Any) -> dict[str, Series]:
@@ -208,11 +204,8 @@ def _read_source(label: str, source: Any) -> dict[str, Series]:
 
 
 def _union(names: Iterable[Iterable[str]]) -> list[str]:
-    seen: dict[str, None] = {}
-    for group in names:
-        for name in group:
-            seen.setdefault(name, None)
-    return list(seen)
+    """The names of all groups, each once, in order of first appearance."""
+    return list(dict.fromkeys(name for group in names for name in group))
 
 
 def load_metrics(
@@ -319,11 +312,6 @@ def _decimate(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, n
     return x[keep], y[keep]
 
 
-def _grid_shape(n: int) -> tuple[int, int]:
-    ncols = 1 if n == 1 else 2 if n <= 4 else 3
-    return math.ceil(n / ncols), ncols
-
-
 def plot_metrics(
     runs: MetricsSource | Sequence[MetricsSource] | Mapping[str, MetricsSource],
     metrics: str | Sequence[str] | None = None,
@@ -368,7 +356,8 @@ def plot_metrics(
     from matplotlib.figure import Figure  # noqa: PLC0415
     from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
-    nrows, ncols = _grid_shape(len(names))
+    ncols = 1 if len(names) == 1 else 2 if len(names) <= 4 else 3
+    nrows = math.ceil(len(names) / ncols)
     fig = Figure(figsize=(ncols * panel_size[0], nrows * panel_size[1]), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
@@ -406,151 +395,3 @@ def plot_metrics(
     if out is not None:
         save_figure(fig, out)
     return fig
-
-
-# ------------------------------------------------------------------------------------- image grids
-
-
-def _to_numpy(batch: Any) -> tuple[np.ndarray, bool]:
-    """A numpy array of ``batch`` and whether it came from torch (channels first by default)."""
-    import numpy as np  # noqa: PLC0415
-
-    if hasattr(batch, "detach") and hasattr(batch, "cpu"):  # a torch tensor; torch is already loaded
-        tensor = batch.detach().cpu()
-        if not tensor.dtype.is_floating_point or tensor.dtype.itemsize >= 4:
-            return tensor.numpy(), True
-        return tensor.float().numpy(), True  # float16/bfloat16 have no (or no exact) numpy twin
-    if isinstance(batch, (list, tuple)):
-        if not batch:
-            raise UsageError("image_grid got an empty batch.")
-        items = [_to_numpy(item) for item in batch]
-        shapes = {a.shape for a, _ in items}
-        if len(shapes) > 1:
-            raise UsageError(f"image_grid needs images of one shape; got {sorted(shapes)}.")
-        return np.stack([a for a, _ in items]), items[0][1]
-    return np.asarray(batch), False
-
-
-def _as_uint8(arr: np.ndarray, value_range: tuple[float, float] | None, scale_each: bool) -> np.ndarray:
-    """Images (N, H, W, C) as uint8: [0, 1] floats scaled by 255, other ranges stretched to 0-255."""
-    import numpy as np  # noqa: PLC0415
-
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * 255
-    if np.issubdtype(arr.dtype, np.integer) and value_range is None and not scale_each:
-        if arr.size == 0 or (arr.min() >= 0 and arr.max() <= 255):
-            return arr.astype(np.uint8)
-    x = arr.astype(np.float64)
-    finite = np.isfinite(x)
-    if value_range is not None:
-        lo = np.full((x.shape[0], 1, 1, 1), float(value_range[0]))
-        hi = np.full_like(lo, float(value_range[1]))
-    elif scale_each:
-        masked = np.where(finite, x, np.nan)
-        with np.errstate(all="ignore"):
-            lo = np.nan_to_num(np.nanmin(masked, axis=(1, 2, 3), keepdims=True))
-            hi = np.nan_to_num(np.nanmax(masked, axis=(1, 2, 3), keepdims=True))
-    else:
-        values = x[finite]
-        vmin, vmax = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
-        if vmin >= 0.0 and vmax <= 1.0:
-            vmin, vmax = 0.0, 1.0
-        lo = np.full((x.shape[0], 1, 1, 1), vmin)
-        hi = np.full_like(lo, vmax)
-    span = hi - lo
-    with np.errstate(all="ignore"):
-        scaled = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 0.0)
-    scaled = np.where(finite, np.clip(scaled, 0.0, 1.0), 0.0)
-    return np.rint(scaled * 255.0).astype(np.uint8)
-
-
-def image_grid(
-    batch: Any,
-    nrow: int = 8,
-    padding: int = 2,
-    pad_value: int = 0,
-    *,
-    value_range: tuple[float, float] | None = None,
-    scale_each: bool = False,
-    channels_last: bool | None = None,
-    out: str | os.PathLike | None = None,
-) -> np.ndarray:
-    """Tile a batch of images into one image, like ``torchvision.utils.make_grid``, as a uint8 array.
-
-    Args:
-        batch: a numpy array or torch tensor (or a list of same-shaped images) of shape
-            ``(N, C, H, W)``, ``(N, H, W, C)`` or ``(N, H, W)`` (grayscale), with 1, 3 or 4 channels.
-            Add a batch axis to show a single image.
-        nrow: images per row of the grid.
-        padding: pixels between images and around the border.
-        pad_value: grey level (0-255) of the padding.
-        value_range: the (low, high) input values mapped to 0 and 255. By default uint8 images are
-            kept, integers within 0-255 too, floats within [0, 1] are scaled by 255, and anything
-            else is stretched from the batch's min to its max. NaN and inf become 0.
-        scale_each: stretch each image from its own min to its max instead.
-        channels_last: the layout of a 4-D batch. By default the axis of size 1, 3 or 4 holds the
-            channels; when both could, torch tensors are taken as ``NCHW`` and numpy arrays as ``NHWC``.
-        out: also save the grid there as a PNG (atomically, creating folders).
-
-    Returns:
-        A uint8 array ``(H, W)`` for grayscale images, else ``(H, W, C)`` with C 3 (RGB) or 4 (RGBA),
-        where ``H = rows * (h + padding) + padding`` and ``W = min(nrow, N) * (w + padding) + padding``.
-
-    Raises:
-        UsageError: an empty batch, a shape that is not a batch of images, or a bad ``nrow``/``padding``.
-    """
-    import numpy as np  # noqa: PLC0415
-
-    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
-        raise UsageError(f"image_grid: nrow must be a positive integer, got {nrow!r}.")
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise UsageError(f"image_grid: padding must be an integer >= 0, got {padding!r}.")
-    if not 0 <= pad_value <= 255:
-        raise UsageError(f"image_grid: pad_value must be a grey level in 0-255, got {pad_value!r}.")
-    arr, from_torch = _to_numpy(batch)
-    if arr.ndim == 3:
-        arr = arr[..., None]
-    elif arr.ndim == 4:
-        first, last = arr.shape[1] in (1, 3, 4), arr.shape[3] in (1, 3, 4)
-        if channels_last is None:
-            if not (first or last):
-                raise UsageError(f"image_grid: cannot find a channel axis of size 1, 3 or 4 in shape {arr.shape}.")
-            channels_last = last and not (first and from_torch)
-        if not channels_last:
-            arr = arr.transpose(0, 2, 3, 1)
-    else:
-        raise UsageError(
-            f"image_grid expects a batch (N, C, H, W), (N, H, W, C) or (N, H, W); got shape {tuple(arr.shape)}.",
-            hint="For a single image, add a batch axis (image[None]).",
-        )
-    n, h, w, c = arr.shape
-    if n == 0:
-        raise UsageError("image_grid got an empty batch.")
-    if c not in (1, 3, 4):
-        raise UsageError(f"image_grid: images need 1, 3 or 4 channels, got {c} (shape {tuple(arr.shape)}).")
-    images = _as_uint8(arr, value_range, scale_each)
-    ncols = min(nrow, n)
-    nrows = math.ceil(n / ncols)
-    grid = np.full((nrows * (h + padding) + padding, ncols * (w + padding) + padding, c), int(pad_value), np.uint8)
-    for i in range(n):
-        row, col = divmod(i, ncols)
-        top, left = padding + row * (h + padding), padding + col * (w + padding)
-        grid[top : top + h, left : left + w] = images[i]
-    if c == 1:
-        grid = grid[..., 0]
-    if out is not None:
-        _save_png(grid, out)
-    return grid
-
-
-def _save_png(image: np.ndarray, out: str | os.PathLike) -> Path:
-    from PIL import Image  # noqa: PLC0415 - Pillow comes with matplotlib
-
-    path = Path(out).expanduser().absolute()
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
-    return path

@@ -282,14 +282,12 @@ def print_report(console: Any = None, rows: list[TimingRow] | None = None) -> No
         console: a ``rich.console.Console``; a new one on stdout by default.
         rows: figures to show; ``report()`` by default.
     """
-    from rich.console import Console  # noqa: PLC0415 - rich only when a report is printed
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415 - rich only when a report is printed
+
+    from ._console import report_console  # noqa: PLC0415
 
     rows = report() if rows is None else rows
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # a log file: don't squeeze the table into 80 columns
-            console.width = max(console.width, 120)
+    console = report_console(console, 120)
     if not rows:
         console.print("no timings recorded")
         return

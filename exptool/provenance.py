@@ -112,3 +112,23 @@ def _user() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError, ImportError):
         return None
+
+
+def git_hash(root: Path) -> str | None:
+    """The commit of the repository holding ``root``, with ``-dirty`` for uncommitted changes; None outside git."""
+    import subprocess  # noqa: PLC0415
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    suffix = "-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+    return head.stdout.strip() + suffix

@@ -18,10 +18,19 @@ DEBUG_ENV = "EXPTOOL_DEBUG"
 log = logging.getLogger("exptool")
 
 
-class FallbackHandler(logging.Handler):
-    """Prints ``warning: ...`` on stderr while the program has not configured logging itself.
+def _console_configured() -> bool:
+    """True when the program's root logger already prints to the terminal (``logging.basicConfig()``)."""
+    consoles = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return any(
+        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in consoles
+        for h in logging.getLogger().handlers
+    )
 
-    Once the root logger has a handler, records reach it by propagation and this one stays quiet;
+
+class FallbackHandler(logging.Handler):
+    """Prints ``warning: ...`` on stderr unless the program's own logging already prints to the console.
+
+    Records also propagate as usual (to a log file, a test's capture, ...);
     ``logging.getLogger("exptool").setLevel(logging.ERROR)`` silences exptool's warnings.
     """
 
@@ -29,7 +38,7 @@ class FallbackHandler(logging.Handler):
         super().__init__(logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if logging.getLogger().handlers:
+        if _console_configured():
             return
         try:
             prefix = "error: " if record.levelno >= logging.ERROR else "warning: "

@@ -225,7 +225,7 @@ def test_breakpoint_condition_nonfinite(model):
 def test_default_debugger_is_pdb_in_the_hook_frame(model, monkeypatch):
     import pdb
 
-    import exptool.debug as debug_module
+    import exptool.debug.breakpoints as debug_module
 
     frames = []
     monkeypatch.setattr(debug_module.importlib.util, "find_spec", lambda name: None)  # as if ipdb were absent

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from exptool.errors import NotFoundError, UsageError
-from exptool.plotting import image_grid, load_metrics, plot_metrics, smooth_curve
+from exptool.images import image_grid
+from exptool.plotting import load_metrics, plot_metrics, smooth_curve
 from exptool.workspace import Workspace
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from exptool.errors import UsageError
+from exptool.images import image_filename, prepare_image
 from exptool.tracking import Logger
-from exptool.tracking.images import image_filename, prepare_image
 from exptool.workspace import Workspace
 
 CASES = {

@@ -11,14 +11,6 @@ from test_tracking_readers import csv_series, tb_series, wandb_series
 
 from exptool.errors import NoCurrentRunError, NotFoundError, UsageError
 from exptool.tracking import Logger, Writer, get_logger, register_writer, set_logger
-from exptool.workspace import Workspace
-
-
-@pytest.fixture
-def run(ws):
-    r = Workspace.find().run("exp1", "run1")
-    r.create()
-    return r
 
 
 class Recorder(Writer):

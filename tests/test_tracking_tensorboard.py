@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_tracking_readers import tb_accumulator, tb_series
 
-from exptool.tracking.images import prepare_image
+from exptool.images import prepare_image
 from exptool.tracking.writers._events import event_file_name, scalar_event, scalar_value_prefix
 from exptool.tracking.writers.tensorboard_writer import TensorBoardWriter
 

@@ -3,7 +3,8 @@
 Importing this package is cheap; each writer imports its backend when it is started.
 """
 
-from .logger import Logger, get_logger, set_logger
+from .current import get_logger, set_logger
+from .logger import Logger
 from .registry import register_writer, writer_names
 from .writers.base import Writer
 

@@ -16,31 +16,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write_bytes, atomic_write_text
+from .._atomic import atomic_write_text
+from ..config import as_config_dict
 from ..errors import ExptoolError, UsageError, WorkFailedError
 from ..runtime import current_rank, warn
-from . import _shutdown
+from . import _shutdown, current
 from ._values import check_name, to_floats, to_step
 from .registry import canonical_name, get_factory
 from .textlog import TextLog, check_level
 from .writers.base import Writer
-
-_current: Logger | None = None
-_null: Logger | None = None
-
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    if isinstance(config, Mapping):
-        return dict(config)
-    if hasattr(config, "to_dict"):
-        return dict(config.to_dict())
-    import dataclasses  # noqa: PLC0415
-
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.asdict(config)
-    if hasattr(config, "__dict__"):  # argparse.Namespace and similar
-        return dict(vars(config))
-    raise UsageError(f"log_config needs a mapping, dataclass or namespace, not {type(config).__name__}.")
 
 
 class Logger:
@@ -98,7 +82,7 @@ class Logger:
         self._text = TextLog(self.run.logs_dir / "log.txt") if self.is_main else None
         _shutdown.track(self)
         if make_current:
-            set_logger(self)
+            current.set_logger(self)
 
     @classmethod
     def for_run(cls, path: str | os.PathLike, **kwargs: Any) -> Logger:
@@ -282,10 +266,11 @@ class Logger:
         """Save ``image`` as ``visualizations/<name>_step<step>.png`` and send it to the writers.
 
         ``image``: numpy array, tensor or PIL image; HW, HWC, CHW or a batch (BHWC/BCHW, tiled
-        into a grid); float in 0..1 or uint8. ``step`` defaults to the last step logged.
+        into a grid); pixel values as :mod:`exptool.images` reads them (floats on a 0..1 scale,
+        integers on 0..255, widened when values fall outside). ``step`` defaults to the last step logged.
         Returns the PNG's path (None on ranks that do not write).
         """
-        from .images import image_filename, prepare_image  # noqa: PLC0415
+        from ..images import image_filename, prepare_image, save_png  # noqa: PLC0415
 
         if self.run is None or not self._usable() or not (self.is_main or self._fanout):
             return None
@@ -295,8 +280,7 @@ class Logger:
         path = None
         if self.is_main:
             path = self.run.visualizations_dir / image_filename(name, step)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, data.png, fsync=False)
+            save_png(data, path, fsync=False)
         with self._lock:
             self._each("log_image", lambda w: w.log_image(tag, data, step))
         return path
@@ -327,7 +311,8 @@ class Logger:
         """Record the run's configuration: the text log, TensorBoard text/hparams and W&B config."""
         if self.run is None or not self._usable():
             return
-        data = _config_dict(config)
+
+        data = as_config_dict(config)
         if self._text is not None:
             self._text.write("config: " + json.dumps(data, default=str, sort_keys=False), "info")
         with self._lock:
@@ -360,7 +345,9 @@ class Logger:
         Returns it, or None when the workspace is not in a git repository.
         """
         root = self.run.workspace.root if self.run is not None else Path.cwd()
-        git_hash = _git_hash(root)
+        from ..provenance import git_hash as find_git_hash  # noqa: PLC0415
+
+        git_hash = find_git_hash(root)
         if self.run is None or not self._usable():
             return git_hash
         if git_hash is None:
@@ -404,7 +391,6 @@ class Logger:
 
     def finish(self, reason: str | None = None) -> None:
         """Flush and close every writer. Safe to call twice; runs by itself at exit and on SIGTERM."""
-        global _current
         with self._lock:
             if self._finished:
                 return
@@ -420,8 +406,7 @@ class Logger:
                 self._text.write("logger finished" + (f" ({reason})" if reason else ""), "info")
             self._text.close()
         _shutdown.untrack(self)
-        if _current is self:
-            _current = None
+        current.forget(self)
 
     def __enter__(self) -> Logger:
         return self
@@ -430,42 +415,3 @@ class Logger:
         if exc is not None and self._text is not None and not self._finished:
             self._text.write(f"stopped by {exc_type.__name__}: {exc}", "error")
         self.finish()
-
-
-def _git_hash(root: Path) -> str | None:
-    import subprocess  # noqa: PLC0415
-
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    suffix = "-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
-    return head.stdout.strip() + suffix
-
-
-def get_logger() -> Logger:
-    """The current logger (the template's ``LOGGER``): the last one created or set.
-
-    Without one, a placeholder whose calls do nothing is returned, so library code may log
-    unconditionally.
-    """
-    global _null
-    if _current is not None:
-        return _current
-    if _null is None:
-        _null = Logger._placeholder()
-    return _null
-
-
-def set_logger(logger: Logger | None) -> None:
-    """Make ``logger`` the one :func:`get_logger` returns (None clears it)."""
-    global _current
-    _current = logger
