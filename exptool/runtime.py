@@ -1,24 +1,57 @@
 """Where this process stands: its rank among torchrun's workers, the debug flag, library warnings.
 
 One place for what several rooms need to know about the process they run in. Warnings go through
-``logging.getLogger("exptool")``: a library user can silence or capture them; the ``exp`` command
-installs a handler that prints them as ``warning: ...`` lines on stderr.
+``logging.getLogger("exptool")`` (made on first use, so ``import logging`` stays off the command
+line's start-up path): a library user can silence or capture them; they print as ``warning: ...``
+lines on stderr unless the program's own logging already prints to the console, and always under
+the ``exp`` command.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import UsageError
 
 DEBUG_ENV = "EXPTOOL_DEBUG"
-log = logging.getLogger("exptool")
+LOGGER_NAME = "exptool"
+_cli_output = False  # set by the command line: warnings always print, whatever logging a trainer sets up
 
 
-def _console_configured() -> bool:
+def __getattr__(name: str) -> Any:
+    # `log` is made on first use: `import logging` stays off the command line's start-up path.
+    if name == "log":
+        return get_log()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_log() -> Any:
+    """``logging.getLogger("exptool")``, with exptool's stderr handler attached on first use."""
+    import logging  # noqa: PLC0415
+
+    log = logging.getLogger(LOGGER_NAME)
+    if not any(getattr(h, "_exptool", False) for h in log.handlers):
+        log.addHandler(_make_handler(logging))
+    if _cli_output:
+        log.propagate = False
+    return log
+
+
+def use_cli_output() -> None:
+    """The ``exp`` command's choice: library warnings always print as ``warning: ...`` lines on stderr.
+
+    (A library user instead gets them printed only while their own logging does not print to the
+    console; records propagate as usual, and ``logging.getLogger("exptool").setLevel(...)`` silences them.)
+    """
+    global _cli_output
+    _cli_output = True
+    if "logging" in sys.modules:
+        get_log()
+
+
+def _console_configured(logging: Any) -> bool:
     """True when the program's root logger already prints to the terminal (``logging.basicConfig()``)."""
     consoles = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
     return any(
@@ -27,29 +60,23 @@ def _console_configured() -> bool:
     )
 
 
-class FallbackHandler(logging.Handler):
-    """Prints ``warning: ...`` on stderr unless the program's own logging already prints to the console.
+def _make_handler(logging: Any) -> Any:
+    class StderrHandler(logging.Handler):
+        """``warning: ...`` / ``error: ...`` lines on stderr (looked up at each record: tests swap it)."""
 
-    Records also propagate as usual (to a log file, a test's capture, ...);
-    ``logging.getLogger("exptool").setLevel(logging.ERROR)`` silences exptool's warnings.
-    """
+        _exptool = True
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        def emit(self, record: Any) -> None:
+            if not _cli_output and _console_configured(logging):
+                return
+            try:
+                prefix = "error: " if record.levelno >= logging.ERROR else "warning: "
+                sys.stderr.write(f"{prefix}{record.getMessage()}\n")
+                sys.stderr.flush()
+            except Exception:  # noqa: BLE001 - a warning must never break training
+                self.handleError(record)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if _console_configured():
-            return
-        try:
-            prefix = "error: " if record.levelno >= logging.ERROR else "warning: "
-            sys.stderr.write(f"{prefix}{record.getMessage()}\n")
-            sys.stderr.flush()
-        except Exception:  # noqa: BLE001 - a warning must never break training
-            self.handleError(record)
-
-
-if not any(isinstance(h, FallbackHandler) for h in log.handlers):
-    log.addHandler(FallbackHandler())
+    return StderrHandler(logging.WARNING)
 
 
 class Ranks(NamedTuple):
@@ -103,4 +130,4 @@ def debug_enabled() -> bool:
 
 def warn(message: str) -> None:
     """A library warning, through the ``exptool`` logger."""
-    log.warning(message)
+    get_log().warning(message)

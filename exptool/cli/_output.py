@@ -7,7 +7,6 @@ format are decided in one place.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from typing import Any
@@ -98,31 +97,8 @@ def note(message: str) -> None:
     sys.stderr.write(f"note: {message}\n")
 
 
-class _StderrHandler(logging.Handler):
-    """Prints the library's log records (``logging.getLogger("exptool")``) as the CLI's own lines."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-            prefix = "" if record.levelno < logging.WARNING else ("error: " if record.levelno >= logging.ERROR
-                                                                  else "warning: ")
-            sys.stderr.write(f"{prefix}{message}\n")
-            sys.stderr.flush()
-        except Exception:  # noqa: BLE001 - logging must never break a command
-            self.handleError(record)
-
-
 def install_log_handler() -> None:
-    """Route the library's warnings to stderr as ``warning: ...`` lines (once per process).
+    """Library warnings (``logging.getLogger("exptool")``) always print as ``warning: ...`` lines here."""
+    from ..runtime import use_cli_output  # noqa: PLC0415
 
-    Replaces the library's fallback handler: in the command line they always print, whatever
-    logging a trainer configures.
-    """
-    from ..runtime import FallbackHandler  # noqa: PLC0415
-
-    log = logging.getLogger("exptool")
-    for handler in [h for h in log.handlers if isinstance(h, FallbackHandler)]:
-        log.removeHandler(handler)
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        log.addHandler(_StderrHandler(logging.WARNING))
-        log.propagate = False
+    use_cli_output()
