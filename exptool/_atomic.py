@@ -42,10 +42,20 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def _host() -> str:
+    name = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
+    return "".join(c for c in name if c.isalnum())[:32] or "host"
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """``.NAME.HOST-PID-``: a temp file names its writer, so an orphan of a killed one can be told apart."""
+    return f".{Path(path).name}.{_host()}-{os.getpid()}-"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the new one, never a mix."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             if hasattr(os, "fchmod"):
@@ -73,3 +83,47 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, fsync: bool = True) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", fsync=fsync)
+
+
+def remove_orphan_temps(path: str | os.PathLike, *, max_age: float = 60.0) -> list[str]:
+    """Delete temp files of ``path`` left by a killed writer: its pid is gone, or it is older than ``max_age``.
+
+    A temp file of a live process (this one included) that is younger is left alone. Returns the names removed.
+    """
+    import re  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:([A-Za-z0-9]+)-(\d+)-)?.*\.tmp")
+    removed = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        found = pattern.fullmatch(name)
+        if not found:
+            continue
+        temp = path.parent / name
+        here = found.group(1) == _host()
+        pid = int(found.group(2)) if found.group(2) else None
+        try:
+            if here and pid == os.getpid():
+                continue
+            dead = here and pid is not None and not _alive(pid)
+            if dead or time.time() - os.lstat(temp).st_mtime > max_age:
+                os.unlink(temp)
+                removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -62,6 +62,10 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint that holds objects the safe loader refuses."""
 
 
+class UnreadableCheckpointError(CheckpointError):
+    """A checkpoint exptool may not read (permissions): not missing, not damaged, never deleted."""
+
+
 class TrainerError(UsageError):
     """A trainer that cannot be found or loaded."""
 

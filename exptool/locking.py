@@ -2,6 +2,7 @@
 
 It is an ``flock`` on ``<run>/.lock``: the kernel drops it when the holder dies, so a lock left by a
 killed process is recovered without any clean-up. The file holds the holder's pid and host for messages.
+It is opened without following links: a ``.lock`` that is a symbolic link is refused, never truncated.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._fs import UnsafePathError, open_nofollow
 from .errors import RunLockedError
 
 LOCK_NAME = ".lock"
@@ -30,7 +32,7 @@ class RunLock:
         """Take the lock or raise :class:`RunLockedError` naming the holder."""
         import fcntl  # noqa: PLC0415 - POSIX only; imported here so Windows can still import exptool
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_flock(fd, fcntl):
             os.close(fd)
             holder = read_holder(self.path.parent)
@@ -82,9 +84,15 @@ def _try_flock(fd: int, fcntl: Any) -> bool:
 def read_holder(run_path: str | os.PathLike) -> dict:
     """The pid/host written by the current holder ({} if none or unreadable)."""
     try:
-        return json.loads((Path(run_path) / LOCK_NAME).read_text() or "{}")
+        fd = open_nofollow(Path(run_path) / LOCK_NAME, os.O_RDONLY)
+    except (OSError, UnsafePathError):
+        return {}
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            data = json.loads(fh.read(4096) or b"{}")
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def is_locked(run_path: str | os.PathLike) -> bool:
@@ -97,8 +105,8 @@ def is_locked(run_path: str | os.PathLike) -> bool:
     except ImportError:
         return False
     try:
-        fd = os.open(path, os.O_RDONLY)  # flock needs no write access: readers of a shared run can probe
-    except OSError:
+        fd = open_nofollow(path, os.O_RDONLY)  # flock needs no write access: readers of a shared run can probe
+    except (OSError, UnsafePathError):  # (a link is no lock exptool took; `exp train` refuses it)
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two probes never mistake each other for a trainer

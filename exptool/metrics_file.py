@@ -86,10 +86,10 @@ def read_metrics(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
 
 def read_header(path: str | os.PathLike) -> list[str]:
     """Column names of a metrics CSV ([] when missing or empty)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+    try:  # a stray non-UTF-8 byte (an edit in another program) must not hide the columns
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
             return next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, csv.Error):
         return []
 
 
@@ -108,7 +108,7 @@ def last_row(path: str | os.PathLike) -> tuple[int | None, dict[str, float]]:
     except OSError:
         return None, {}
     try:
-        header = next(csv.reader(io.StringIO(first.decode("utf-8-sig"))), [])
+        header = next(csv.reader(io.StringIO(first.decode("utf-8-sig", errors="replace"))), [])
         lines = tail.decode("utf-8", errors="replace").splitlines()
     except (UnicodeDecodeError, csv.Error):
         return None, {}

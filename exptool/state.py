@@ -65,6 +65,9 @@ def _read_all(path: Path) -> dict:
             data = json.load(fh)
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        _warn(f"the state folder {path.parent} is not a folder (check EXPTOOL_STATE_DIR); no current run is known.")
+        return {}
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         _warn(f"ignoring unreadable state file {path} ({exc.__class__.__name__}); it will be rewritten.")
         return {}
@@ -76,9 +79,11 @@ def _read_all(path: Path) -> dict:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ._fs import open_nofollow  # noqa: PLC0415
+
+    _make_state_dir(path.parent)
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_nofollow(lock_path, os.O_RDWR | os.O_CREAT, 0o644)  # a link in its place is refused
     try:
         try:
             import fcntl  # noqa: PLC0415
@@ -92,6 +97,20 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _make_state_dir(folder: Path) -> None:
+    """Create the state folder; one that is a file (or under one) is a usage error naming the setting."""
+    from .errors import UsageError  # noqa: PLC0415
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        source = "EXPTOOL_STATE_DIR" if os.environ.get("EXPTOOL_STATE_DIR") else "the state folder"
+        raise UsageError(
+            f"The state folder {folder} ({source}) exists but is not a folder.",
+            hint="Point EXPTOOL_STATE_DIR at a folder (or unset it), or move that file away.",
+        ) from None
 
 
 def _key(workspace_root: str | os.PathLike) -> str:

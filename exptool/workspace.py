@@ -272,8 +272,15 @@ class Run(_Value):
         return self.path.is_dir()
 
     def missing_subdirs(self) -> list[str]:
-        """Names of the standard subfolders that are missing."""
-        return [d for d in RUN_SUBDIRS if not (self.path / d).is_dir()]
+        """Names of the standard subfolders that are missing (one that cannot be checked is not listed)."""
+        missing = []
+        for d in RUN_SUBDIRS:
+            try:
+                if not (self.path / d).is_dir():
+                    missing.append(d)
+            except OSError:  # no permission to look: unknown, not missing
+                pass
+        return missing
 
     def require(self) -> Run:
         """Return self, or raise NotFoundError with a hint when the run does not exist."""
@@ -335,9 +342,18 @@ class Run(_Value):
         return _read_json(self.record_path)
 
     def update_record(self, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into ``run.json`` atomically and return the new record."""
+        """Merge ``fields`` into ``run.json`` atomically and return the new record.
+
+        A damaged ``run.json`` is kept beside the new one (``run.json.damaged``) before it is
+        replaced; one that cannot be read (permissions) is never replaced.
+
+        Raises:
+            UnsafePathError: ``run.json`` exists but cannot be read.
+        """
         record = self.read_record()
-        record.pop("_unreadable", None)
+        if record.pop("_unreadable", None):
+            _keep_damaged(self.record_path)
+            record = {}
         record.update(fields)
         atomic_write_json(self.record_path, record)
         return record
@@ -367,13 +383,45 @@ class Run(_Value):
         return last_row(self.metrics_path)
 
 
+def _keep_damaged(path: Path) -> Path | None:
+    """Copy the bytes of a damaged JSON file to ``NAME.damaged`` (``-2``... when taken) before it is replaced.
+
+    Raises:
+        UnsafePathError: the file cannot be read at all (it must not be replaced then).
+    """
+    from ._fs import cannot_read, unreadable_error  # noqa: PLC0415
+
+    why = cannot_read(path)
+    if why is not None:
+        raise unreadable_error([(path, why)], "file, so it was not replaced")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    backup, n = path.with_name(f"{path.name}.damaged"), 1
+    while backup.exists():
+        if backup.read_bytes() == data:
+            return backup
+        n += 1
+        backup = path.with_name(f"{path.name}.damaged-{n}")
+    from ._atomic import atomic_write_bytes  # noqa: PLC0415
+
+    atomic_write_bytes(backup, data)
+    from .runtime import log  # noqa: PLC0415
+
+    log.warning("%s was damaged; its old content is kept in %s.", path, backup.name)
+    return backup
+
+
 def remove_entries(entries: Iterable[Path]) -> None:
-    """Delete files, links and folders (a link to a folder is removed, not followed)."""
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    """Delete files, links and folders (a link is removed, not followed); nothing if one is unreadable.
+
+    Raises:
+        UnsafePathError: something among them cannot be read; nothing was deleted.
+    """
+    from ._fs import remove_entries as remove  # noqa: PLC0415
+
+    remove(entries)
 
 
 def iter_runs(workspace: Workspace, experiment: str | None = None) -> Iterator[Run]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import pickle
 import re
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import file_mode
-from ..errors import CheckpointError, UnsafeCheckpointError
+from .._text import clip
+from ..errors import CheckpointError, UnreadableCheckpointError, UnsafeCheckpointError
 
 FORMAT_KEY = "exptool_checkpoint"
 FORMAT_VERSION = 1
@@ -230,12 +232,17 @@ class _WritebackFile:
         self.kick = kick and hasattr(os, "posix_fadvise")
         self.written = 0
         self.kicked = 0
+        self.error: OSError | None = None
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
         done = 0
-        while done < len(view):
-            done += os.write(self.fd, view[done:])
+        try:
+            while done < len(view):
+                done += os.write(self.fd, view[done:])
+        except OSError as exc:  # torch turns it into "unexpected pos N vs M": keep the real cause
+            self.error = exc
+            raise
         self.written += done
         if self.kick and self.written - self.kicked >= self._KICK_BYTES:
             # DONTNEED on dirty pages starts their writeback without waiting for it (Linux).
@@ -293,12 +300,16 @@ def write_atomic(payload: Mapping[str, Any], path: Path, *, fsync: bool = True) 
     """
     import torch  # noqa: PLC0415
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(), suffix=TEMP_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(), suffix=TEMP_SUFFIX)
+    except OSError as exc:
+        raise write_failed(path, exc) from exc
+    out = _WritebackFile(fd, kick=fsync)
     try:
         os.fchmod(fd, file_mode(path))  # mkstemp makes it 0600; a shared group must read checkpoints too
         try:
             with _no_zip_crc():
-                torch.save(payload, _WritebackFile(fd, kick=fsync))
+                torch.save(payload, out)
             if fsync:
                 os.fsync(fd)
             size = os.fstat(fd).st_size
@@ -310,12 +321,39 @@ def write_atomic(payload: Mapping[str, Any], path: Path, *, fsync: bool = True) 
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"Cannot write checkpoint {path}: {exc.strerror or exc}.") from exc
+        cause = exc if isinstance(exc, OSError) else out.error
+        if cause is not None and isinstance(exc, Exception):
+            raise write_failed(path, cause) from exc
         raise
     # No directory fsync here: the manager's manifest write right after syncs the same folder,
     # which makes both renames durable together and costs one fsync less per save.
     return size
+
+
+def write_failed(path: Path, exc: OSError) -> CheckpointError:
+    """``no space left on device while saving checkpoint PATH``, and the like for other I/O errors."""
+    reason = (exc.strerror or str(exc)).rstrip(".")
+    reason = reason[:1].lower() + reason[1:]
+    hint = "Free some space (or move old checkpoints away) and resume." if exc.errno in _FULL else None
+    return CheckpointError(f"{reason} while saving checkpoint {path}.", hint=hint)
+
+
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def probe(path: Path) -> None:
+    """Check that ``path`` loads with the safe loader, without reading its tensors (memory-mapped).
+
+    Raises:
+        UnreadableCheckpointError: exptool may not read it.
+        UnsafeCheckpointError, CheckpointError: refused by the safe loader, or damaged.
+    """
+    try:
+        read(path, map_location="cpu", mmap=True)
+    except CheckpointError as exc:
+        if "mmap" not in str(exc):
+            raise
+        read(path, map_location="cpu")  # a legacy (non-zip) file cannot be memory-mapped
 
 
 def read(path: Path, *, map_location: Any = None, weights_only: bool = True, mmap: bool = False) -> dict[str, Any]:
@@ -328,11 +366,21 @@ def read(path: Path, *, map_location: Any = None, weights_only: bool = True, mma
         raise CheckpointError(f"Checkpoint {path} not found.") from None
     except IsADirectoryError:
         raise CheckpointError(f"Checkpoint {path} is a folder, not a file.") from None
+    except PermissionError as exc:
+        raise UnreadableCheckpointError(
+            f"Cannot read checkpoint {path}: {exc.strerror or exc}.",
+            hint="Fix its permissions (e.g. chmod u+r); exptool never deletes a checkpoint it cannot read.",
+        ) from None
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         if found:
             raise UnsafeCheckpointError(
                 f"Checkpoint {path} holds an object the safe loader refuses ({found.group(1)}).",
+                hint="Load it only if you trust where it came from, by passing weights_only=False.",
+            ) from None
+        if "weights only load failed" in str(exc).lower():
+            raise UnsafeCheckpointError(
+                f"Checkpoint {path} holds data the safe loader (weights_only=True) refuses: {_refusal(exc)}.",
                 hint="Load it only if you trust where it came from, by passing weights_only=False.",
             ) from None
         raise _corrupt(path, exc) from None
@@ -347,10 +395,24 @@ def read(path: Path, *, map_location: Any = None, weights_only: bool = True, mma
     return data
 
 
+def _refusal(exc: BaseException) -> str:
+    """The reason in torch's long weights_only message ("Unsupported operand 73"), without its advice."""
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|$)", text, re.S)
+    if found and found.group(1).strip():
+        return clip(found.group(1), 160).rstrip(".")
+    boilerplate = ("weights only load failed", "please file an issue", "check the documentation", "in pytorch")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.lower().startswith(boilerplate)]
+    return clip(useful[0] if useful else "not a plain tensor file", 160).rstrip(".")
+
+
 def _corrupt(path: Path, exc: BaseException) -> CheckpointError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     first = first.split(". This is an internal")[0]
-    return CheckpointError(f"Checkpoint {path} is damaged or not a PyTorch checkpoint ({first[:160]}).")
+    error = CheckpointError(f"Checkpoint {path} is damaged or not a PyTorch checkpoint ({clip(first, 160)}).")
+    error.detail = clip(first, 160)  # type: ignore[attr-defined] - the reason alone, for the manifest
+    return error
 
 
 def apply(data: Mapping[str, Any], path: Path, *, model: Any = None, optimizer: Any = None, scheduler: Any = None,
@@ -372,7 +434,7 @@ def apply(data: Mapping[str, Any], path: Path, *, model: Any = None, optimizer: 
                 target.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:
             detail = " ".join(str(exc).split())
-            raise CheckpointError(f"Checkpoint {path}: the {name} state does not fit: {detail[:300]}") from None
+            raise CheckpointError(f"Checkpoint {path}: the {name} state does not fit: {clip(detail, 300)}") from None
 
 
 def _strip_prefixes(state: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_json
+from ..errors import UnreadableCheckpointError
 from . import _io
 
 MANIFEST_NAME = "manifest.json"
@@ -58,6 +59,7 @@ class Manifest:
 
     entries: list[Entry] = field(default_factory=list)
     pending_delete: list[str] = field(default_factory=list)
+    damaged: list[dict[str, Any]] = field(default_factory=list)  # files set aside: {file, was, step, reason, at}
 
     @property
     def last(self) -> Entry | None:
@@ -99,6 +101,7 @@ class Manifest:
             "best_k": [e.file for e in ranked],
             "checkpoints": [asdict(e) for e in self.entries],
             "pending_delete": list(self.pending_delete),
+            **({"damaged": [dict(d) for d in self.damaged]} if self.damaged else {}),
         }
 
     @classmethod
@@ -107,7 +110,8 @@ class Manifest:
             raise ValueError("not an exptool checkpoint manifest")
         entries = [Entry.from_json(d) for d in data["checkpoints"]]
         pending = [_check_name(f) for f in data.get("pending_delete") or []]
-        return cls(entries, pending)
+        damaged = [d for d in data.get("damaged") or [] if isinstance(d, dict)]
+        return cls(entries, pending, damaged)
 
 
 def read(directory: Path) -> Manifest | None:
@@ -116,6 +120,11 @@ def read(directory: Path) -> Manifest | None:
         text = (directory / MANIFEST_NAME).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except PermissionError as exc:  # unreadable is not damaged: never quarantined or rebuilt over
+        raise UnreadableCheckpointError(
+            f"Cannot read {directory / MANIFEST_NAME}: {exc.strerror or exc}.",
+            hint="Fix its permissions (e.g. chmod u+r); exptool never replaces a manifest it cannot read.",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(str(exc)) from exc
     try:
@@ -161,6 +170,16 @@ def rebuild(directory: Path) -> Manifest:
         found.append((stat.st_mtime, entry))
     found.sort(key=lambda t: (t[0], t[1].file))
     return Manifest([e for _, e in found])
+
+
+def set_aside(directory: Path, name: str) -> str:
+    """Rename a damaged checkpoint to ``NAME.damaged`` (``NAME.damaged-2``... if taken); returns the new name."""
+    target, n = f"{name}.damaged", 1
+    while (directory / target).exists():
+        n += 1
+        target = f"{name}.damaged-{n}"
+    os.replace(directory / name, directory / target)
+    return target
 
 
 def quarantine(directory: Path) -> Path | None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
-from ..errors import CheckpointError
-from . import _io, _manifest
+from .._fs import cannot_read
+from ..errors import CheckpointError, UnreadableCheckpointError
+from . import _io, _manifest, _repair
 
 _MODES = ("min", "max")
 
@@ -233,8 +234,8 @@ class CheckpointManager:
             pending = list(self._manifest.pending_delete)
             recorded = {e.file for e in self._manifest.entries}
         for name in pending:
-            if name in recorded:
-                continue
+            if name in recorded or cannot_read(self.directory / name) is not None:
+                continue  # a file exptool cannot read is never deleted, not even one it wrote
             try:
                 (self.directory / name).unlink()
             except FileNotFoundError:
@@ -359,16 +360,57 @@ class CheckpointManager:
 
     def resume(self, model: Any = None, optimizer: Any = None, scheduler: Any = None, scaler: Any = None,
                map_location: Any = "cpu", strict: bool = True) -> CheckpointInfo | None:
-        """Load the last checkpoint and its RNG states; None when there is none (a fresh start).
+        """Load the last intact checkpoint and its RNG states; None when there is none (a fresh start).
 
+        A damaged ``last`` (cut short, or refused by the safe loader) does not block the resume: it
+        is moved aside (:meth:`repair_last`) and the newest intact checkpoint is loaded instead.
         Continue training from ``info.next_epoch`` (or from ``info.step``).
+
+        Raises:
+            UnreadableCheckpointError: the checkpoint to resume from cannot be read (permissions).
+            CheckpointError: it does not fit the model, or every checkpoint is damaged.
         """
         if self.rank != 0:
             self.reload()
-        if not self.has_checkpoints():
-            return None
-        return self.load("last", model, optimizer, scheduler, scaler, map_location=map_location, strict=strict,
-                         restore_rng=True)
+        self.wait()
+        while True:
+            self.repair_last()
+            path = self.last_path
+            if path is None:
+                return None
+            try:
+                data = _io.read(path, map_location=map_location)
+            except UnreadableCheckpointError:
+                raise
+            except CheckpointError as exc:  # damaged past what the quick probe sees
+                self._set_aside(self._manifest.last, exc)
+                continue
+            break
+        _io.apply(data, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, strict=strict)
+        if data.get("rng_state"):
+            from ..reproducibility import restore_rng_state  # noqa: PLC0415
+
+            restore_rng_state(data["rng_state"])
+        return _info(path, data)
+
+    def repair_last(self) -> list[dict[str, Any]]:
+        """Make ``last`` a checkpoint that loads: set aside damaged newest ones, fall back to an intact one.
+
+        Each damaged file (cut short, or holding what the safe loader refuses) is renamed
+        ``NAME.damaged`` and recorded under ``damaged`` in the manifest, and a warning says which
+        step training falls back to. Only rank 0 renames and rewrites; other ranks skip the same
+        files in memory. Cheap: files are memory-mapped, their tensors are not read.
+
+        Returns:
+            The manifest records of the files set aside now (empty when ``last`` was intact).
+
+        Raises:
+            UnreadableCheckpointError: a checkpoint cannot be read (it is neither damaged nor moved).
+        """
+        return _repair.repair_last(self)
+
+    def _set_aside(self, entry: Any, exc: BaseException) -> dict[str, Any]:
+        return _repair.set_aside(self, entry, exc)
 
 
 def _info(path: Path, data: dict[str, Any]) -> CheckpointInfo:

@@ -61,3 +61,30 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def run_app(app: typer.Typer, prog_name: str = "exp") -> None:
+    """Run ``app`` as the ``exp`` command and exit; a usage error is one ``error:`` line and a hint.
+
+    Click would print the usage block, a "Try ..." line and ``Error: ...``; exptool's commands answer
+    every error in one or two lines, and bad options, values and unknown commands are no exception.
+    """
+    try:
+        code = app(prog_name=prog_name, standalone_mode=False)
+    except typer.TyperException as exc:  # Click's usage errors (bad option value, unknown command...)
+        sys.exit(_usage_error(exc, prog_name))
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(EXIT_FAILURE)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException, prog_name: str) -> int:
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if ctx is not None and message == ctx.get_help():  # `exp` alone: the help is the answer
+        print(message, file=sys.stderr)
+    else:
+        command = getattr(ctx, "command_path", None) or prog_name
+        print_error(" ".join(message.split()), f"Run '{command} -h' for help.")
+    return int(getattr(exc, "exit_code", 2) or 2)

@@ -120,4 +120,6 @@ def __getattr__(name: str) -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point: loads only the command being run."""
-    build_app(commands_for(_words_typed()))(prog_name="exp")
+    from ._errors import run_app  # noqa: PLC0415
+
+    run_app(build_app(commands_for(_words_typed())), prog_name="exp")

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from .._fs import clear_folders, folder_entries
 from ..errors import RunLockedError, UsageError
 from ..locking import RunLock, is_locked
-from ..workspace import remove_entries
 from ._common import ExperimentOpt, JsonOpt, RunOpt, resolve_run, workspace
 from ._errors import handle_errors
 from ._output import confirm, info, print_json
@@ -27,9 +27,9 @@ def clear_logs(
     ws = workspace(ctx)
     run_obj = resolve_run(ws, experiment, run).require()
     logs = run_obj.logs_dir
-    entries = sorted(logs.iterdir()) if logs.is_dir() else []
     if is_locked(run_obj.path):  # say so before asking
         raise _busy(run_obj.id)
+    entries = folder_entries(logs)  # refuses a linked logs/ or anything unreadable, before asking
     if entries and not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -44,8 +44,7 @@ def clear_logs(
     except RunLockedError:
         raise _busy(run_obj.id) from None
     try:
-        remove_entries(entries)
-        logs.mkdir(exist_ok=True)
+        entries = clear_folders([logs])
     finally:
         lock.release()
     if json_out:

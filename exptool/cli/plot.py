@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import UsageError
 from ..workspace import Run, Workspace
 from ._common import ExperimentOpt, JsonOpt, resolve_run, workspace
 from ._complete import complete_run, completion_workspace, match_prefix, quiet
@@ -122,6 +123,11 @@ def plot(
     """Plot metric curves from logs/metrics.csv: one panel per metric, one line per run; prints the file."""
     from ..plotting import load_metrics, plot_metrics  # noqa: PLC0415 - matplotlib only when plotting
 
+    if smooth == 1:  # the library reads 1 as "none"; on the command line it is a mistake for 0.9 or 2
+        raise UsageError(
+            "Invalid smoothing 1: --smooth takes an integer window K >= 2 or a weight 0 < K < 1.",
+            hint="Leave --smooth out for raw curves; e.g. --smooth 0.6 (TensorBoard's EMA) or --smooth 10.",
+        )
     ws = workspace(ctx)
     runs = [r.require() for r in _resolve_runs(ws, experiment, run)]
     data = load_metrics(dict(zip(_labels(runs), runs, strict=True)), metric)

@@ -131,6 +131,7 @@ def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -
                 "duration_s": outcome.duration_s,
                 "last_step": step,
                 "last_metrics": metrics,
+                "health": run_obj.read_record().get("health"),
             }
         )
     elif outcome.status == "completed":
@@ -150,3 +151,4 @@ def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -
             f"trainer {spec.name!r} failed: {outcome.error}",
             f"The traceback is in {run_obj.logs_dir / 'log.txt'}.",
         )
+

@@ -2,7 +2,9 @@
 
 Only rank 0 of a multi-process job writes (other ranks' calls do nothing) unless a writer sets
 ``all_ranks``. Metric values are converted once per ``log`` call (tensors in one batch per device)
-and handed to every writer; a writer that fails is reported once and dropped, the others go on.
+and handed to every writer. A writer whose call fails with an I/O error (a full disk) keeps its
+calls in memory and is retried on every later call (:mod:`._recovery`); one that fails otherwise
+(a bug) is reported once and dropped; the others go on either way.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .._atomic import atomic_write_text
 from ..config import as_config_dict
 from ..errors import ExptoolError, UsageError, WorkFailedError
 from ..runtime import current_rank, warn
-from . import _shutdown, current
+from . import _history, _recovery, _shutdown, current
 from ._values import check_name, to_floats, to_step
 from .registry import canonical_name, get_factory
 from .textlog import TextLog, check_level
@@ -37,6 +39,10 @@ class Logger:
         rank: process rank (default: detected; only rank 0 writes).
         resume_step: training restarts after this step: rows and points logged before for later
             steps are dropped, so no step appears twice.
+        history: without ``resume_step``, what to do with steps already logged in the run:
+            ``"continue"`` (default: carry on after them; a first step at or before the last one
+            replaces what was logged from there on) or ``"restart"`` (drop them all). Either way
+            no step appears twice.
         root: workspace root (default: found like the ``exp`` command finds it).
         echo: print ``log_info`` messages to the console as well.
         make_current: make this the logger :func:`get_logger` returns.
@@ -59,7 +65,9 @@ class Logger:
         root: str | os.PathLike | None = None,
         echo: bool = True,
         make_current: bool = True,
+        history: str = "continue",
     ):
+        self._history = _history.check(history)
         if run is None:
             from ..state import find_run  # noqa: PLC0415
 
@@ -73,6 +81,7 @@ class Logger:
         self.echo = echo
         self._resume_step = None if resume_step is None else to_step(resume_step)
         self._step: int | None = self._resume_step
+        self._check_history = self._resume_step is None and history == "continue"
         self._writers: dict[str, Writer] = {}
         self._fanout: tuple[Writer, ...] = ()
         self._checked: set[tuple[str, ...]] = set()
@@ -80,6 +89,7 @@ class Logger:
         self._finished = False
         self._warned_finished = False
         self._text = TextLog(self.run.logs_dir / "log.txt") if self.is_main else None
+        self._recovery = _recovery.Recovery(self)
         _shutdown.track(self)
         if make_current:
             current.set_logger(self)
@@ -97,10 +107,12 @@ class Logger:
         self.rank = 0
         self.echo = True
         self._resume_step = self._step = None
+        self._history, self._check_history = "continue", False
         self._writers, self._fanout, self._checked = {}, (), set()
         self._lock = threading.RLock()
         self._finished = self._warned_finished = False
         self._text = None
+        self._recovery = _recovery.Recovery(self)
         return self
 
     # -- properties -------------------------------------------------------------------------
@@ -122,6 +134,16 @@ class Logger:
     @property
     def finished(self) -> bool:
         return self._finished
+
+    def health(self) -> dict[str, Any]:
+        """Write errors so far: ``{"status": ok|failing|recovered|degraded, "writers": {name: counts}}``.
+
+        ``status``: ``failing`` while a writer cannot write, ``recovered`` when every delayed call
+        was written after all, ``degraded`` when some were lost or a writer was stopped. The same
+        object is kept in ``run.json`` under ``health`` whenever something went wrong.
+        """
+        with self._lock:
+            return self._recovery.to_json()
 
     def __repr__(self) -> str:
         where = self.run.id if self.run is not None else "no run"
@@ -157,9 +179,11 @@ class Logger:
             base, n = name, 2
             while name in self._writers:
                 name, n = f"{base}{n}", n + 1
+        if self._history == "restart" and self._resume_step is None:
+            instance.resume(-1)  # drop everything logged before (-1: before the first step)
         with self._lock:
             self._writers[name] = instance
-            self._fanout = tuple(self._writers.values())
+            self._refresh_fanout()
         if self._text is not None:
             self._text.write(f"{name} writer started for run {self.run.id}", "info")
         return instance
@@ -189,28 +213,44 @@ class Logger:
         """Log to W&B (offline when there are no credentials); ``kwargs`` go to ``wandb.init``."""
         return self.add_writer("wandb", project=project, **kwargs)
 
-    def _writer_failed(self, writer: Writer, what: str, exc: BaseException) -> None:
-        with self._lock:
-            names = [n for n, w in self._writers.items() if w is writer]
-            for n in names:
-                del self._writers[n]
-            self._fanout = tuple(self._writers.values())
+    def _refresh_fanout(self) -> None:
+        failing = self._recovery.failing
+        self._fanout = tuple(w for n, w in self._writers.items() if n not in failing)
+
+    def _writer_failed(self, writer: Writer, what: str, exc: BaseException, args: tuple = (), size: int = 0) -> None:
+        names = [n for n, w in self._writers.items() if w is writer]
         label = names[0] if names else getattr(writer, "name", "writer")
+        if names and self._recovery.writer_failed(label, writer, what, exc, args, size):
+            self._refresh_fanout()  # kept: retried on the next call
+            return
+        for n in names:
+            del self._writers[n]
+        self._refresh_fanout()
         message = f"{label} writer stopped: {what} failed ({exc.__class__.__name__}: {exc}); other writers continue."
         warn(message)
         if self._text is not None:
             self._text.write(message, "error")
+        self._recovery.record()
         try:
             writer.close()
         except Exception:  # noqa: BLE001 - it already failed; closing is best effort
             pass
 
-    def _each(self, what: str, call: Any) -> None:
+    def _retry_failing(self) -> None:
+        """Give failing writers another go (they rejoin the fan-out once their backlog is written)."""
+        for name, exc in self._recovery.retry():
+            self._writer_failed(self._writers[name], "recover", exc)
+        self._refresh_fanout()
+
+    def _each(self, what: str, *args: Any, size: int = 0) -> None:
+        if self._recovery.failing:
+            self._retry_failing()
+            self._recovery.queue(what, args, size)
         for writer in self._fanout:
             try:
-                call(writer)
+                getattr(writer, what)(*args)
             except Exception as exc:  # noqa: BLE001 - one writer must not stop training or the others
-                self._writer_failed(writer, what, exc)
+                self._writer_failed(writer, what, exc, args, size)
 
     def _usable(self) -> bool:
         if self._finished:
@@ -236,7 +276,7 @@ class Logger:
         Raises:
             UsageError: a value that is not a number, a bad metric name or a bad step.
         """
-        if not self._fanout:  # nothing to write here (another rank, no writers): keep counting steps
+        if not self._fanout and not self._recovery.failing:  # nothing to write here: keep counting steps
             self._step = to_step(step) if step is not None else (0 if self._step is None else self._step + 1)
             return
         if not self._usable():
@@ -250,17 +290,23 @@ class Logger:
                 check_name(name)
             self._checked.add(keys)
         with self._lock:
+            if self._check_history:
+                self._check_history = False
+                _history.first_step(self, None if step is None else to_step(step))
             if step is None:
                 step = 0 if self._step is None else self._step + 1
             elif type(step) is not int or step < 0:
                 step = to_step(step)
             self._step = step
             wall_time = time.time()
+            if self._recovery.failing:
+                self._retry_failing()
+                self._recovery.queue("log_metrics", (step, values, wall_time))
             for writer in self._fanout:
                 try:
                     writer.log_metrics(step, values, wall_time)
                 except Exception as exc:  # noqa: BLE001
-                    self._writer_failed(writer, "log", exc)
+                    self._writer_failed(writer, "log_metrics", exc, (step, values, wall_time))
 
     def log_image(self, name: str, image: Any, step: int | None = None) -> Path | None:
         """Save ``image`` as ``visualizations/<name>_step<step>.png`` and send it to the writers.
@@ -272,7 +318,7 @@ class Logger:
         """
         from ..images import image_filename, prepare_image, save_png  # noqa: PLC0415
 
-        if self.run is None or not self._usable() or not (self.is_main or self._fanout):
+        if self.run is None or not self._usable() or not (self.is_main or self._fanout or self._recovery.failing):
             return None
         step = self._step_or_last(step)
         data = prepare_image(image, name)
@@ -280,14 +326,19 @@ class Logger:
         path = None
         if self.is_main:
             path = self.run.visualizations_dir / image_filename(name, step)
-            save_png(data, path, fsync=False)
+            try:
+                save_png(data, path, fsync=False)
+            except OSError as exc:  # a full disk must not stop training: the writers still get it
+                with self._lock:
+                    self._recovery.file_lost("png", exc)
+                path = None
         with self._lock:
-            self._each("log_image", lambda w: w.log_image(tag, data, step))
+            self._each("log_image", tag, data, step, size=len(data.png))
         return path
 
     def log_histogram(self, name: str, values: Any, step: int | None = None, bins: int = 64) -> None:
         """Log the distribution of ``values`` (array or tensor; non-finite values are left out)."""
-        if not self._fanout or not self._usable():
+        if not (self._fanout or self._recovery.failing) or not self._usable():
             return
         import numpy as np  # noqa: PLC0415
 
@@ -305,7 +356,7 @@ class Logger:
         counts, edges = np.histogram(arr, bins=bins)
         step = self._step_or_last(step)
         with self._lock:
-            self._each("log_histogram", lambda w: w.log_histogram(name, arr, step, counts, edges))
+            self._each("log_histogram", name, arr, step, counts, edges, size=arr.nbytes)
 
     def log_config(self, config: Any) -> None:
         """Record the run's configuration: the text log, TensorBoard text/hparams and W&B config."""
@@ -316,15 +367,15 @@ class Logger:
         if self._text is not None:
             self._text.write("config: " + json.dumps(data, default=str, sort_keys=False), "info")
         with self._lock:
-            self._each("log_config", lambda w: w.log_config(data))
+            self._each("log_config", data)
 
     def log_text(self, tag: str, text: str, step: int | None = None) -> None:
         """Send a piece of text to the writers that show text (TensorBoard, W&B summary)."""
-        if not self._fanout or not self._usable():
+        if not (self._fanout or self._recovery.failing) or not self._usable():
             return
         step = self._step_or_last(step)
         with self._lock:
-            self._each("log_text", lambda w: w.log_text(tag, text, step))
+            self._each("log_text", tag, text, step, size=len(text))
 
     def log_architecture(self, model: Any) -> str:
         """Write ``logs/architecture.txt`` (parameter counts and module tree) and return its text."""
@@ -380,14 +431,23 @@ class Logger:
         step = to_step(step)
         with self._lock:
             self._resume_step = self._step = step
-            self._each("resume", lambda w: w.resume(step))
+            self._each("resume", step)
         if self._text is not None:
             self._text.write(f"resumed after step {step}", "info")
+
+    def _drop_after(self, step: int) -> None:
+        """Like :meth:`resume`, but ``-1`` is allowed: forget everything."""
+        with self._lock:
+            self._resume_step = self._step = step if step >= 0 else None
+            self._each("resume", step)
+        if self._text is not None:
+            self._text.write(f"dropped what was logged after step {step}" if step >= 0 else "dropped earlier logs",
+                             "info")
 
     def flush(self) -> None:
         """Hand everything buffered by every writer to the operating system."""
         with self._lock:
-            self._each("flush", lambda w: w.flush())
+            self._each("flush")
 
     def finish(self, reason: str | None = None) -> None:
         """Flush and close every writer. Safe to call twice; runs by itself at exit and on SIGTERM."""
@@ -395,7 +455,8 @@ class Logger:
             if self._finished:
                 return
             self._finished = True
-            writers = list(self._writers.items())
+            closed = self._recovery.finish()  # a last retry; what still cannot be written is lost
+            writers = [(n, w) for n, w in self._writers.items() if n not in closed]
         for name, writer in writers:
             try:
                 writer.close()
@@ -405,6 +466,7 @@ class Logger:
             if writers or self._text.used:
                 self._text.write("logger finished" + (f" ({reason})" if reason else ""), "info")
             self._text.close()
+        self._recovery.report()
         _shutdown.untrack(self)
         current.forget(self)
 

@@ -141,7 +141,10 @@ class RunContext:
         info = self.checkpoints.resume(model, **kwargs)
         if info is not None:
             self.resume_info = info
-            self.start_step = int(getattr(info, "step", 0) or 0)
+            step = int(getattr(info, "step", 0) or 0)
+            if step != self.start_step and self.logger is not None:
+                self.logger.resume(step)  # fell back to an older checkpoint: drop the logs after it
+            self.start_step = step
             self.start_epoch = int(getattr(info, "epoch", 0) or 0)
         return info
 

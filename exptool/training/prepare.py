@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._run_checks import check_outputs_readable
 from ..errors import EXIT_FAILURE, AlreadyExistsError, NotFoundError, UsageError
 from ..locking import RunLock
-from ..workspace import RUN_SUBDIRS, Run, Workspace, now_iso, remove_entries
+from ..workspace import RUN_SUBDIRS, Run, Workspace, now_iso
 from .launchers.base import Outcome
 from .registry import TrainerSpec, load_trainer
 from .settings import TrainingSettings, check_trainer_config, read_settings
@@ -150,12 +151,13 @@ def has_checkpoints(run: Run) -> bool:
 
 
 def clear_outputs(run: Run) -> None:
-    """Empty the run's checkpoints, logs, visualizations and plots (``--clear``)."""
-    for sub in RUN_SUBDIRS:
-        folder = run.path / sub
-        if folder.is_dir():
-            remove_entries(folder.iterdir())
-        folder.mkdir(exist_ok=True)
+    """Empty the run's checkpoints, logs, visualizations and plots (``--clear``).
+
+    Nothing is deleted when any of them is a link or holds something exptool cannot read.
+    """
+    from .._fs import clear_folders  # noqa: PLC0415
+
+    clear_folders(run.path / sub for sub in RUN_SUBDIRS)
 
 
 def choose_seed(requested: int | None, settings: TrainingSettings, previous: Mapping[str, Any], resume: bool) -> int:
@@ -212,6 +214,7 @@ def prepare_run(
     # still ends as "interrupted" instead of staying "running".
     prepared._old_sigterm = _set_sigterm(_interrupt)
     try:
+        check_outputs_readable(run)  # unreadable is not missing: decide nothing, delete nothing
         prepared.resume = _decide_resume(run, resume, clear, writes_records)
         previous = run.read_record()
         prepared.seed = choose_seed(seed, settings, previous, prepared.resume)
@@ -267,6 +270,7 @@ def _mark_running(prepared: PreparedRun, previous: Mapping[str, Any]) -> None:
         error=None,
         duration_s=None,
         attempts=int(previous.get("attempts", 0) or 0) + 1,
+        health=None,  # the Logger records write errors of this attempt here
         resumed=prepared.resume,
         seed=prepared.seed,
         trainer=prepared.spec.to_dict(),

@@ -160,7 +160,12 @@ def choose_trainer(
         if value in registered:
             return registered[value]
         if is_direct_target(value):
-            return TrainerSpec(value, value, source, str(base_dir) if base_dir is not None else None)
+            spec = TrainerSpec(value, value, source, str(base_dir) if base_dir is not None else None)
+            if base_dir is not None:
+                from .._run_checks import check_trainer_source  # noqa: PLC0415
+
+                check_trainer_source(spec, base_dir)  # a copied config must not run code from elsewhere
+            return spec
         raise TrainerError(
             f"Unknown trainer {value!r} (from {source}).",
             hint=f"Registered: {_names(registered)}. Or give module:function or path/to/file.py:function.",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
+from .._run_checks import exit_status, short_error
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, CheckpointError, ExptoolError
 from ..workspace import Run, Workspace
 from .launchers.base import Outcome
@@ -75,6 +76,8 @@ def execute(
         set_random_seed(seed)
         device = _device(settings, local_rank if distributed else None)
         manager = CheckpointManager(run.checkpoints_dir, rank=rank, **settings.checkpoint.manager_options())
+        if resume:
+            _repair_last(manager, run)
         start_step, start_epoch = _last_checkpoint(manager) if resume else (None, 0)
         logger = _make_logger(run, rank, start_step, settings)
         ctx = RunContext(
@@ -100,14 +103,17 @@ def execute(
     except KeyboardInterrupt:
         status, code, error = "interrupted", EXIT_INTERRUPTED, "interrupted"
     except BaseException as exc:  # noqa: BLE001 - a trainer may raise anything, SystemExit included
-        if isinstance(exc, SystemExit) and exc.code in (None, 0):
-            status, code, error = "completed", EXIT_OK, None
+        if isinstance(exc, SystemExit):
+            code, error = exit_status(exc)  # the trainer's own exit code is kept
+            status = "failed" if code else "completed"
+            if code:
+                _report_traceback(run, runtime.current_rank(), traceback.format_exc())
         elif isinstance(exc, ExptoolError) and not in_trainer:  # bad settings: say so, no traceback
-            status, code, error = "failed", exc.exit_code, exc.message
+            status, code, error = "failed", exc.exit_code, short_error(exc.message)
             setup_error = True
         else:
             status, code = "failed", EXIT_FAILURE
-            error = f"{exc.__class__.__name__}: {exc}".strip().rstrip(":")
+            error = short_error(f"{exc.__class__.__name__}: {exc}".strip().rstrip(":"))
             _report_traceback(run, runtime.current_rank(), traceback.format_exc())
     finally:
         if restore is not None:
@@ -151,6 +157,16 @@ def _last_checkpoint(manager: Any) -> tuple[int, int]:
     return found[0], found[1]
 
 
+def _repair_last(manager: Any, run: Run) -> None:
+    """Fall back from a damaged last checkpoint before the resume step is read from the manifest."""
+    moved = manager.repair_last()
+    if moved and not manager.has_checkpoints():
+        raise CheckpointError(
+            f"Every checkpoint of run {run.id!r} is damaged (each was moved aside as *.damaged "
+            f"in {run.checkpoints_dir}); `exp train --clear` starts the run over."
+        )
+
+
 def _device(settings: TrainingSettings, local_rank: int | None) -> Any:
     from ..devices import pick_device  # noqa: PLC0415
 
@@ -173,15 +189,16 @@ def _report_traceback(run: Run, rank: int, text: str) -> None:
         return
     if runtime.debug_enabled():
         runtime.log.error("%s", text.rstrip())
+    from .._fs import open_file  # noqa: PLC0415
     from ..tracking.textlog import format_line  # noqa: PLC0415
 
     try:
         run.logs_dir.mkdir(parents=True, exist_ok=True)
-        with open(run.logs_dir / "log.txt", "a", encoding="utf-8") as fh:
-            fh.write(format_line(f"trainer failed\n{text}", "error"))
+        with open_file(run.logs_dir / "log.txt", "ab") as fh:  # a link in its place is refused, not followed
+            fh.write(format_line(f"trainer failed\n{text}", "error").encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
-    except OSError as exc:
+    except (OSError, ExptoolError) as exc:
         runtime.log.error("could not write the traceback to %s (%s):\n%s", run.logs_dir / "log.txt", exc, text.rstrip())
 
 

@@ -52,10 +52,21 @@ class Writer:
         """Record a piece of text (architecture summary, git hash)."""
 
     def resume(self, step: int) -> None:  # noqa: B027 - optional hook
-        """Drop whatever was recorded for steps after ``step``; later calls continue from there."""
+        """Drop whatever was recorded for steps after ``step``; later calls continue from there.
+
+        ``step`` is -1 to drop everything (``Logger(history="restart")``, or a restart at step 0).
+        """
 
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Hand everything buffered to the operating system."""
+
+    def recover(self) -> None:  # noqa: B027 - optional hook
+        """Get ready to write again after a call raised an ``OSError`` (a full disk, a lost mount).
+
+        The Logger keeps the calls that failed and replays them after this returns, so put files
+        back in the state of the last call that succeeded (reopen them, cut off half-written
+        records). Raise ``OSError`` if that is not possible yet: it is tried again on the next call.
+        """
 
     def close(self) -> None:
         """Flush and release files, threads and connections. Called once."""

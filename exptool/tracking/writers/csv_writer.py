@@ -5,6 +5,9 @@ so a killed process loses nothing already logged. Two calls for the same step wi
 metrics share one row: the last row is rewritten in place (it only grows, so a crash in between
 leaves either the old or the new row). A metric seen for the first time adds a column: the file is
 rewritten once, atomically (temp file + ``os.replace``), with older rows padded with empty cells.
+
+After a failed write (a full disk) :meth:`CsvWriter.recover` cuts the file back to its last complete
+row, so the Logger can replay what failed. ``metrics.csv`` is never written through a link.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._atomic import atomic_write_bytes
+from ..._atomic import atomic_write_bytes, remove_orphan_temps
+from ..._fs import open_file
 from ...metrics_file import RESERVED_COLUMNS
 from ...runtime import warn
 from .base import _FileWriter
@@ -35,6 +39,16 @@ def _header_line(columns: list[str]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(_HEADER_PREFIX + columns)
     return buf.getvalue().encode("utf-8")
+
+
+def _backup_name(path: Path) -> Path:
+    """``metrics.csv.20260101-120000.bak`` (``...-2.bak`` and on when taken: a backup is never overwritten)."""
+    stem = f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}"
+    backup, n = path.with_name(f"{stem}.bak"), 1
+    while os.path.lexists(backup):
+        n += 1
+        backup = path.with_name(f"{stem}-{n}.bak")
+    return backup
 
 
 def _row_step(line: bytes) -> int | None:
@@ -90,20 +104,18 @@ class CsvWriter(_FileWriter):
     # -- opening and rewriting -------------------------------------------------------------
     def _load(self, resume_step: int | None) -> None:
         """Adopt an existing file's columns, repair a cut-off last line, apply ``resume_step``."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            data = b""
+        remove_orphan_temps(self.path)  # left by a process killed while adding a column
+        data = self._read_all()
         if not data:
             self._reopen(new=True)
             return
         first, _, rest = data.partition(b"\n")
-        try:
-            header = next(csv.reader(io.StringIO(first.decode("utf-8-sig"))), [])
-        except (UnicodeDecodeError, csv.Error):
+        try:  # a stray non-UTF-8 byte (an edit in another program) must not cost the history
+            header = next(csv.reader(io.StringIO(first.decode("utf-8-sig", errors="replace"))), [])
+        except csv.Error:
             header = []
         if header[:2] != _HEADER_PREFIX:
-            backup = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
+            backup = _backup_name(self.path)
             os.replace(self.path, backup)
             warn(f"{self.path} was not an exptool metrics file; moved it to {backup.name}")
             self._reopen(new=True)
@@ -124,21 +136,60 @@ class CsvWriter(_FileWriter):
         self._index = {name: i for i, name in enumerate(self._columns)}
         self._formats.clear()
 
+    def _read_all(self) -> bytes:
+        try:
+            with open_file(self.path, "rb") as fh:  # a link in its place is refused, not followed
+                return fh.read()
+        except FileNotFoundError:
+            return b""
+
     def _reopen(self, new: bool = False) -> None:
         if self._fh is not None:
             self._fh.close()
+            self._fh = None
         if new:
-            self._fh = open(self.path, "w+b")  # noqa: SIM115 - held open for the writer's lifetime
+            self._fh = open_file(self.path, "w+b")  # held open for the writer's lifetime
             self._fh.write(_header_line(self._columns))
             self._fh.flush()
         else:
-            self._fh = open(self.path, "r+b")  # noqa: SIM115
+            self._fh = open_file(self.path, "r+b")
         self._size = self._fh.seek(0, os.SEEK_END)
 
     def _read_rows(self) -> list[bytes]:
         self._fh.flush()
-        data = self.path.read_bytes()
+        data = self._read_all()
         return [ln for ln in data.partition(b"\n")[2].split(b"\n") if ln]
+
+    def recover(self) -> None:
+        """After a failed write: reopen the file and cut it back to the last row written completely.
+
+        The Logger then replays the calls that failed. A failure during a column rewrite (the file
+        on disk still has the old header) starts again from what is on disk.
+        """
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()  # may try to write the failed buffer once more: cut off below
+            except OSError:
+                pass
+        try:
+            with open_file(self.path, "rb") as disk:
+                first = disk.readline()
+        except FileNotFoundError:
+            first = b""
+        if fh is None or first != _header_line(self._columns):
+            self._last = None  # (the next row for the same step gets a row of its own)
+            self._load(None)
+            return
+        self._fh = open_file(self.path, "r+b")
+        last = self._last
+        good = last[3] if last is not None else self._size
+        self._fh.truncate(good)
+        self._fh.seek(good)
+        if last is not None:  # an in-place merge may have overwritten part of the last row
+            self._fh.write(self._line(last[0], last[1], last[2]))
+        self._fh.flush()
+        self._size = self._fh.tell()
 
     def _rewrite(self, rows: list[bytes]) -> None:
         """Replace the file atomically with the current header and ``rows`` padded to its width."""
@@ -193,19 +244,22 @@ class CsvWriter(_FileWriter):
         if new:
             self._add_columns(new)
         last = self._last
+        # The writer's state changes only once the row is flushed: after a failure, recover()
+        # cuts the file back to the state below and the same call is replayed.
         if last is not None and last[0] == step and last[2].keys().isdisjoint(metrics):
             merged = {**last[2], **metrics}
             line = self._line(step, last[1], merged)
             self._fh.seek(last[3])
             self._fh.write(line)
+            self._fh.flush()
             self._size = last[3] + len(line)
             self._last = (step, last[1], merged, last[3])
         else:
             line = self._line(step, wall_time, metrics)
             self._fh.write(line)
+            self._fh.flush()
             self._last = (step, wall_time, metrics, self._size)
             self._size += len(line)
-        self._fh.flush()
 
     def resume(self, step: int) -> None:
         rows = self._read_rows()

@@ -6,6 +6,9 @@ killed and the training thread pays a few microseconds per step. Resuming writes
 that starts with TensorBoard's restart marker (``SessionLog.START`` at the first new step), which
 makes TensorBoard (its server and its ``EventAccumulator``) drop the older points from that step
 on: no duplicated points.
+
+After a failed write (a full disk) :meth:`TensorBoardWriter.recover` cuts the event file back to its
+last complete record: a half-written record would make TensorBoard stop reading the file there.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class TensorBoardWriter(_FileWriter):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.path: Path | None = None
         self._fh: Any = None
+        self._size = 0  # bytes of complete records in the file: where recover() cuts it back to
+        self._header = b""
         self._prefixes: dict[str, bytes] = {}
         self._layouts: dict[tuple[str, ...], ScalarLayout] = {}
         self._open(None if resume_step is None else resume_step + 1)
@@ -48,8 +53,10 @@ class TensorBoardWriter(_FileWriter):
 
         if self._fh is not None:
             self.close()
+        self._purge_step = purge_step
         self.path = event_file_name(self.log_dir)
-        self._fh = open(self.path, "xb")  # noqa: SIM115 - held open for the writer's lifetime
+        self._fh = open(self.path, "xb")  # noqa: SIM115 - held open for the writer's lifetime (never a link: x)
+        self._size = 0
         now = time.time()
         step = purge_step or 0
         records = [frame(event_pb2.Event(wall_time=now, step=step, file_version="brain.Event:2").SerializeToString())]
@@ -59,8 +66,10 @@ class TensorBoardWriter(_FileWriter):
             # every START. Two STARTs purge in both, whatever files came before.
             start = event_pb2.Event(wall_time=now, step=purge_step, session_log=event_pb2.SessionLog(status=1))
             records += [frame(start.SerializeToString())] * 2
-        self._fh.write(b"".join(records))
+        self._header = b"".join(records)
+        self._fh.write(self._header)
         self._fh.flush()
+        self._size = len(self._header)
 
     def _write_summary(self, step: int, values: list[Any], wall_time: float | None = None) -> None:
         from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: PLC0415
@@ -70,8 +79,12 @@ class TensorBoardWriter(_FileWriter):
             step=step,
             summary=summary_pb2.Summary(value=values),
         )
-        self._fh.write(frame(event.SerializeToString()))
+        self._append(frame(event.SerializeToString()))
+
+    def _append(self, record: bytes) -> None:
+        self._fh.write(record)
         self._fh.flush()
+        self._size += len(record)
 
     def log_metrics(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
         keys = tuple(metrics)
@@ -81,8 +94,10 @@ class TensorBoardWriter(_FileWriter):
                 if tag not in self._prefixes:
                     self._prefixes[tag] = scalar_value_prefix(tag)
             layout = self._layouts[keys] = ScalarLayout([self._prefixes[tag] for tag in keys])
-        self._fh.write(layout.event(step, wall_time, metrics.values()))
+        record = layout.event(step, wall_time, metrics.values())
+        self._fh.write(record)
         self._fh.flush()
+        self._size += len(record)
 
     def log_image(self, tag: str, image: Any, step: int) -> None:
         from tensorboard.compat.proto import summary_pb2  # noqa: PLC0415
@@ -132,6 +147,29 @@ class TensorBoardWriter(_FileWriter):
 
     def resume(self, step: int) -> None:
         self._open(step + 1)
+
+    def recover(self) -> None:
+        """After a failed write: reopen the event file and cut it back to its last complete record."""
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()  # may try to write the failed buffer once more: cut off below
+            except OSError:
+                pass
+        if self.path is None or not self.path.exists():  # creating the file failed
+            self._open(self._purge_step)
+            return
+        from ..._fs import open_file  # noqa: PLC0415
+
+        self._fh = open_file(self.path, "r+b")
+        self._fh.truncate(self._size)
+        self._fh.seek(self._size)
+        if self._size < len(self._header):  # the file's first records did not make it
+            self._fh.truncate(0)
+            self._fh.seek(0)
+            self._fh.write(self._header)
+            self._fh.flush()
+            self._size = len(self._header)
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:

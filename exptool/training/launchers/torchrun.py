@@ -135,6 +135,8 @@ def _combine(results: dict[int, dict[str, Any] | None], rc: int, signalled: bool
     else:
         status, error = "completed", None
     code = {"completed": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(status, EXIT_FAILURE)
+    if failed and isinstance(failed[0].get("exit_code"), int) and failed[0]["exit_code"] > 0:
+        code = failed[0]["exit_code"]  # a trainer's own sys.exit(3) stays 3
     in_trainer = bool(failed[0].get("in_trainer", True)) if failed else True
     return Outcome(
         status, code, error, start_step=int(main.get("start_step", 0)), world_size=world_size, in_trainer=in_trainer
