@@ -54,7 +54,7 @@ def _heavy(modules: list[str]) -> list[str]:
 @pytest.mark.parametrize(
     "args",
     [["show"], ["show", "--json"], ["ls"], ["ls", "e"], ["ls", "--all", "--json"], ["set", "e", "r"], ["--help"],
-     ["--version"]],
+     ["--version"], ["watch", "--json"], ["watch", "e/r", "--json"]],
 )
 def test_everyday_commands_import_nothing_heavy(runs, tmp_path, args):
     modules = _modules(runs, tmp_path, args)

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("plot", "plot"),
     "train": ("train", "train"),
     "trainers": ("trainers", "trainers"),
+    "watch": ("watch", "watch"),
 }
 
 

@@ -46,6 +46,7 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
                 "last_metrics": metrics,
                 "health": record.get("health") if isinstance(record.get("health"), dict) else None,
                 "unreadable": unreadable,
+                "progress": _progress(run_obj),
             }
     if json_out:
         print_json(data)
@@ -77,6 +78,8 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
             info(f"last step   {r['last_step']}  {format_metrics(r['last_metrics'], limit=8)}")
         if r["health"] and r["health"].get("status") not in (None, "ok"):
             info(style(f"health      {health_line(r['health'])}", "33"))
+        if r["status"] == "running" and r["progress"]["step"] is not None:
+            info(f"progress    {_progress_text(r['progress'])}")
 
 
 def health_line(health: dict[str, Any]) -> str:
@@ -95,3 +98,24 @@ def health_line(health: dict[str, Any]) -> str:
             errors.append(str(why))
     text = f"{health.get('status', '?')}: " + ("; ".join(parts) or "no details")
     return text + (f" ({'; '.join(errors)})" if errors else "")
+
+
+def _progress(run_obj: Any) -> dict[str, Any]:
+    """Percent done, steps/s and ETA from the run's progress.json (all None without one)."""
+    from ..progress_file import describe, read_progress  # noqa: PLC0415
+
+    try:
+        return describe(read_progress(run_obj.path) if run_obj.exists() else None)
+    except OSError:  # an unreadable run folder: its status already says so
+        return describe(None)
+
+
+def _progress_text(p: dict[str, Any]) -> str:
+    from ..progress_file import format_duration  # noqa: PLC0415
+
+    text = f"step {p['step']:g}" + (f"/{p['total']:g} ({p['percent']:.0f}%)" if p["total"] else "")
+    if p["rate"]:
+        text += f"  {p['rate']:.3g} steps/s"
+    if p["eta_s"] is not None:
+        text += f"  ETA {format_duration(p['eta_s'])}"
+    return text

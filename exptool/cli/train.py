@@ -76,17 +76,29 @@ def train(
     master_port: Annotated[
         Optional[int], typer.Option("--master-port", help="Free port on node 0 (torchrun, several machines).")
     ] = None,
+    notify_cmd: Annotated[
+        Optional[str],
+        typer.Option(
+            "--notify",
+            metavar="CMD",
+            help="Shell command to run when the run ends, with EXPTOOL_STATUS etc. set (docs/cli.md); "
+            "default: [notify] in exptool.toml; '' for none.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a trainer in the current run: logs, checkpoints, resume, run.json; torchrun with --nproc-per-node."""
+    from ..notify import read_settings as notify_settings  # noqa: PLC0415
     from ..training import train as launch_train  # noqa: PLC0415
     from ..training.launchers import default_launcher  # noqa: PLC0415
     from ..training.launchers.torchrun import DistOptions  # noqa: PLC0415
     from ..training.prepare import resolve_training  # noqa: PLC0415
 
     launcher = default_launcher(DistOptions(nproc_per_node, nnodes, node_rank, master_addr, master_port))
+    ws = workspace(ctx)
+    notify = notify_settings(ws.root, notify_cmd)  # a bad [notify] table stops us before anything runs
     run_obj, spec, effective = resolve_training(
-        workspace(ctx), experiment, run, trainer=trainer, config=config, overrides=overrides, create=create
+        ws, experiment, run, trainer=trainer, config=config, overrides=overrides, create=create
     )
 
     def banner(summary: dict[str, Any]) -> None:
@@ -105,8 +117,21 @@ def train(
         _report(run_obj, spec, outcome, json_out)
     except BrokenPipeError:  # the reader is gone (Ctrl-C also stopped `| tee`): the exit code still tells
         silence_stdout()
+    if notify.command:
+        _notify(notify, run_obj, outcome)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+
+
+def _notify(settings: Any, run_obj: Run, outcome: Outcome) -> None:
+    """Run the --notify / [notify] command with the outcome; a failure is only a warning."""
+    from ..notify import notify, run_environment  # noqa: PLC0415
+
+    step, metrics = run_obj.last_metrics()
+    variables = run_environment(
+        run_obj, outcome.status, outcome.exit_code, outcome.duration_s, outcome.error, step, metrics
+    )
+    notify(settings.command, variables, settings.timeout)
 
 
 def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -> None:

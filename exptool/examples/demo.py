@@ -1,7 +1,7 @@
 """The built-in ``demo`` trainer: a small MLP learns to separate two interleaved spirals.
 
 It needs no download (the data are generated from a fixed seed), runs in a few seconds on a CPU and
-shows every part of exptool: a progress bar, CSV + TensorBoard logs, a checkpoint per epoch plus
+shows every part of exptool: a progress bar (``ctx.progress``), CSV + TensorBoard logs, a checkpoint per epoch plus
 the best one, resume after an interruption (at any step, not only at epoch ends), torchrun/DDP,
 and a decision-boundary image in ``visualizations/``. Try::
 
@@ -156,10 +156,10 @@ def train(ctx: Any) -> None:
         )
     best = {"val_acc": -1.0, "epoch": 0}
     started = time.time()
-    progress = _progress(console, total=epochs * steps_per_epoch, done=min(step, epochs * steps_per_epoch))
+    total = epochs * steps_per_epoch
     stopped = False
-    with progress:
-        task = progress.tasks[0].id if progress.tasks else None
+    # The bar on a terminal, a line every 30 s in a log; progress.json for `exp show` / `exp watch`.
+    with ctx.progress(total=total, start=min(step, total), description=f"epoch {first_epoch + 1}/{epochs}") as bar:
         for epoch in range(first_epoch, epochs):
             # A fixed shuffle per epoch: a run resumed mid-epoch sees the same batches it would have.
             order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(ctx.seed + epoch))
@@ -178,8 +178,7 @@ def train(ctx: Any) -> None:
                 seen += len(idx)
                 if i < steps_per_epoch - 1:  # the epoch's last step is logged with the validation metrics
                     ctx.logger.log({"train_loss": loss.item()}, step)
-                if task is not None:
-                    progress.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs}", loss=loss.item())
+                bar.update(step, description=f"epoch {epoch + 1}/{epochs}", loss=loss.item())
                 if ctx.stop_requested():
                     if i == steps_per_epoch - 1:
                         ctx.logger.log({"train_loss": loss.item()}, step)
@@ -199,34 +198,12 @@ def train(ctx: Any) -> None:
             if val_acc > best["val_acc"]:
                 best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
             if console is not None:
-                progress.console.print(
+                bar.print(
                     f"epoch {epoch + 1:>3}/{epochs}  step {step:>5}  "
                     f"train_loss {loss.item():.4f}  val_loss {val_loss:.4f}  val_acc {val_acc:.3f}"
                 )
     if ctx.is_main and not stopped:
         _finish(ctx, model, x_val.cpu(), y_val.cpu(), step, epochs, best, time.time() - started, console)
-
-
-def _progress(console: Any, total: int, done: int) -> Any:
-    from contextlib import nullcontext  # noqa: PLC0415
-
-    if console is None or not sys.stdout.isatty():
-        holder = nullcontext()
-        holder.tasks = []  # type: ignore[attr-defined]
-        holder.console = console  # type: ignore[attr-defined]
-        return holder
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    progress.add_task("training", total=total, completed=done, loss=float("nan"))
-    return progress
 
 
 def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int, best: dict, seconds: float,

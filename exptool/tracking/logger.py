@@ -46,6 +46,8 @@ class Logger:
         root: workspace root (default: found like the ``exp`` command finds it).
         echo: print ``log_info`` messages to the console as well.
         make_current: make this the logger :func:`get_logger` returns.
+        system_metrics: sample CPU, memory and GPUs in the background (True: every 10 s; a
+            number: every that many seconds); see :meth:`log_system_metrics`.
 
     Example::
 
@@ -66,6 +68,7 @@ class Logger:
         echo: bool = True,
         make_current: bool = True,
         history: str = "continue",
+        system_metrics: bool | float = False,
     ):
         self._history = _history.check(history)
         if run is None:
@@ -90,9 +93,12 @@ class Logger:
         self._warned_finished = False
         self._text = TextLog(self.run.logs_dir / "log.txt") if self.is_main else None
         self._recovery = _recovery.Recovery(self)
+        self._system: Any = None
         _shutdown.track(self)
         if make_current:
             current.set_logger(self)
+        if system_metrics is not False and system_metrics is not None:
+            self.log_system_metrics(10.0 if system_metrics is True else system_metrics)
 
     @classmethod
     def for_run(cls, path: str | os.PathLike, **kwargs: Any) -> Logger:
@@ -113,6 +119,7 @@ class Logger:
         self._finished = self._warned_finished = False
         self._text = None
         self._recovery = _recovery.Recovery(self)
+        self._system = None
         return self
 
     # -- properties -------------------------------------------------------------------------
@@ -425,6 +432,36 @@ class Logger:
             else:
                 print(f"{level}: {message}", file=sys.stderr, flush=True)
 
+    def log_system_metrics(self, interval: float = 10.0, gpus: bool = True) -> Any:
+        """Sample system metrics every ``interval`` seconds until the logger finishes.
+
+        CPU %, memory, the process tree's resident memory and, with NVIDIA GPUs, their
+        utilisation, memory, power and temperature (names in :mod:`exptool.tracking.system`) go to
+        ``logs/system.csv`` (one row per sample, by wall time) and to the writers under ``system/``
+        (TensorBoard, W&B), at the training step current when sampled. A background thread does
+        the work; it never touches CUDA. Only rank 0 samples; calling this twice keeps the first.
+
+        Returns:
+            The running sampler (``.stop()``, ``.samples``), or None where nothing is sampled.
+
+        Raises:
+            UsageError: ``interval`` is not a number of seconds of at least 0.05.
+        """
+        from .system import LoggerSystemMetrics, check_interval  # noqa: PLC0415
+
+        try:
+            interval = check_interval(interval)
+        except ValueError as exc:
+            raise UsageError(f"System metrics interval: {exc}.") from None
+        if self.run is None or not self.is_main or self._finished:
+            return None
+        with self._lock:
+            if self._system is None:
+                self._system = LoggerSystemMetrics(self, interval, gpus)
+        if self._text is not None:
+            self._text.write(f"system metrics every {interval:g} s", "info")
+        return self._system
+
     # -- lifecycle ----------------------------------------------------------------------------
     def resume(self, step: int) -> None:
         """Continue after ``step``: forget rows/points logged earlier for later steps."""
@@ -451,6 +488,9 @@ class Logger:
 
     def finish(self, reason: str | None = None) -> None:
         """Flush and close every writer. Safe to call twice; runs by itself at exit and on SIGTERM."""
+        system, self._system = self._system, None
+        if system is not None and not self._finished:
+            system.stop()  # its last sample still reaches the writers
         with self._lock:
             if self._finished:
                 return

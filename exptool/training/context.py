@@ -148,6 +148,45 @@ class RunContext:
             self.start_epoch = int(getattr(info, "epoch", 0) or 0)
         return info
 
+    def progress(
+        self,
+        iterable: Any = None,
+        total: int | float | None = None,
+        *,
+        start: int | float | None = None,
+        description: str = "training",
+        unit: str = "step",
+        every: float = 30.0,
+    ) -> Any:
+        """Show and record how far training is: a bar on a terminal, plain lines in a log or CI.
+
+        ``ctx.progress(loader)`` counts the items of an iterable as the loop takes them;
+        ``ctx.progress(total=steps)`` (or ``ctx.progress(steps)``) counts calls to ``update(step)``
+        / ``advance()``, starting from :attr:`start_step` so a resumed run shows its real place.
+        Rank 0 draws the bar (off a terminal: a line every ``every`` seconds and one at the end)
+        and keeps ``progress.json`` in the run folder up to date for ``exp show`` and ``exp watch``;
+        other ranks only count. Extra values (``bar.update(step, loss=0.3)``) are shown beside it.
+
+        Returns:
+            A :class:`~exptool.tracking.progress.Progress`; use it as a context manager (or call
+            ``close()``), or loop over it when built from an iterable.
+        """
+        from ..tracking.progress import Progress  # noqa: PLC0415
+
+        counts_iterable = iterable is not None and not isinstance(iterable, (int, float))
+        if start is None:
+            start = 0 if counts_iterable else self.start_step
+        return Progress(
+            iterable,
+            total,
+            start=start,
+            description=description,
+            unit=unit,
+            run_path=self.run.path if self.is_main else None,
+            show=self.is_main,
+            every=every,
+        )
+
     def barrier(self) -> None:
         """Wait for every rank (no-op without torchrun)."""
         if self.is_distributed:

@@ -7,6 +7,8 @@ A run's config belongs to its trainer, except for a few keys exptool itself acts
     logging:
       writers: [csv, tensorboard]   # registered writer names (also "csv,tensorboard")
       wandb_project: my-project     # str
+      system: true                  # bool: sample CPU/memory/GPU metrics (logs/system.csv, system/...)
+      system_interval: 10           # seconds between samples, >= 0.05
     checkpoint:
       keep_last: 3               # int >= 1, or null to keep every checkpoint
       keep_best: 1               # int >= 0
@@ -58,6 +60,7 @@ class TrainingSettings:
         checkpoint: checkpoint manager options.
         device: preferred device string, or None for the automatic choice.
         seed: the config's seed, or None.
+        system_interval: seconds between system-metrics samples, or None when they are off.
     """
 
     writers: tuple[str, ...] = DEFAULT_WRITERS
@@ -65,6 +68,7 @@ class TrainingSettings:
     checkpoint: CheckpointSettings = CheckpointSettings()
     device: str | None = None
     seed: int | None = None
+    system_interval: float | None = 10.0
 
 
 def read_settings(config: Mapping[str, Any]) -> TrainingSettings:
@@ -81,6 +85,7 @@ def read_settings(config: Mapping[str, Any]) -> TrainingSettings:
         checkpoint=_checkpoint(checkpoint_section),
         device=_device(config.get("device")),
         seed=_seed(config.get("seed")),
+        system_interval=_system_interval(logging_section),
     )
 
 
@@ -157,6 +162,20 @@ def _checkpoint(section: Mapping[str, Any]) -> CheckpointSettings:
     if mode not in ("min", "max"):
         raise bad_value("checkpoint.mode", mode, "expected 'min' or 'max'")
     return CheckpointSettings(keep_last, keep_best, metric, mode)
+
+
+def _system_interval(section: Mapping[str, Any]) -> float | None:
+    from ..tracking.system import DEFAULT_INTERVAL_S, check_interval  # noqa: PLC0415 - light, no psutil
+
+    enabled = section.get("system", True)
+    if not isinstance(enabled, bool):
+        raise bad_value("logging.system", enabled, "expected true or false")
+    interval = section.get("system_interval", DEFAULT_INTERVAL_S)
+    try:
+        interval = check_interval(interval)
+    except ValueError as exc:
+        raise bad_value("logging.system_interval", interval, str(exc)) from None
+    return interval if enabled else None
 
 
 def _device(value: Any) -> str | None:

@@ -132,7 +132,8 @@ def execute(
 def _make_logger(run: Run, rank: int, resume_step: int | None, settings: TrainingSettings) -> Any:
     from ..tracking import Logger  # noqa: PLC0415
 
-    logger = Logger(run=run, rank=rank, resume_step=resume_step)
+    system = settings.system_interval if settings.system_interval is not None else False
+    logger = Logger(run=run, rank=rank, resume_step=resume_step, system_metrics=system)
     for name in settings.writers:
         if name == "wandb":
             logger.initialize_wandb(settings.wandb_project or run.experiment.name)

@@ -51,6 +51,13 @@ class Writer:
     def log_text(self, tag: str, text: str, step: int) -> None:  # noqa: B027 - optional hook
         """Record a piece of text (architecture summary, git hash)."""
 
+    def log_system(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:  # noqa: B027
+        """Record a system-metrics sample (names start with ``system/``), taken at ``wall_time``.
+
+        ``step`` is the last training step logged when the sample was taken (0 before any). Called
+        from the sampler's thread, under the logger's lock. Optional: the default records nothing.
+        """
+
     def resume(self, step: int) -> None:  # noqa: B027 - optional hook
         """Drop whatever was recorded for steps after ``step``; later calls continue from there.
 

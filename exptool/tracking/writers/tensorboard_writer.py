@@ -99,6 +99,11 @@ class TensorBoardWriter(_FileWriter):
         self._fh.flush()
         self._size += len(record)
 
+    def log_system(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
+        # At the current training step (steps must not go back within a file, or TensorBoard's
+        # reader purges points), with the sample's wall time: TensorBoard's time axes show them.
+        self.log_metrics(step, metrics, wall_time)
+
     def log_image(self, tag: str, image: Any, step: int) -> None:
         from tensorboard.compat.proto import summary_pb2  # noqa: PLC0415
 

@@ -180,6 +180,10 @@ class WandbWriter(Writer):
     def log_metrics(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
         self._put(("metrics", step, metrics))
 
+    def log_system(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
+        # W&B's steps only go forward: logged at the current training step they merge into its row.
+        self._put(("metrics", step, metrics))
+
     def log_image(self, tag: str, image: Any, step: int) -> None:
         self._put(("image", tag, image, step))
 
