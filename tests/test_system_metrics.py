@@ -196,3 +196,15 @@ def test_exp_train_with_system_off_writes_no_system_file(ws, exp):
     assert not (logs / "system.csv").exists()
     assert not [t for t in tb_accumulator(logs).Tags()["scalars"] if t.startswith("system/")]
     assert json.loads((ws / "experiments" / "demo" / "nosys" / "run.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize(("override", "key"), [("+logging.system_interval=0", "logging.system_interval"),
+                                                 ("+logging.system_interval=soon", "logging.system_interval"),
+                                                 ("+logging.system=maybe", "logging.system")])
+def test_bad_system_settings_stop_exp_train_before_anything_is_written(ws, exp, override, key):
+    res = exp("train", "-e", "demo", "-r", "badsys", "--create", "--trainer", "demo", "--set", override)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error:") and key in res.stderr
+    run = ws / "experiments" / "demo" / "badsys"
+    assert not (run / "logs" / "system.csv").exists()
+    assert json.loads((run / "run.json").read_text())["status"] == "created"
