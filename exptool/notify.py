@@ -26,7 +26,6 @@ a failed run; its output goes to stderr so ``--json`` output stays clean.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import signal
@@ -39,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .runtime import warn
 
 DEFAULT_TIMEOUT_S = 30.0
 CONFIG_FILE = "exptool.toml"
-log = logging.getLogger("exptool")
 
 
 @dataclass(frozen=True)
@@ -167,19 +166,19 @@ def notify(command: str, variables: Mapping[str, str], timeout: float = DEFAULT_
             command, shell=True, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True
         )
     except OSError as exc:
-        log.warning("notify command could not start (%s): %s", exc, command)
+        warn(f"notify command could not start ({exc}): {command}")
         return False
     try:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         _stop_group(proc)
-        log.warning("notify command did not finish within %g s and was stopped: %s", timeout, command)
+        warn(f"notify command did not finish within {timeout:g} s and was stopped: {command}")
         return False
     except KeyboardInterrupt:
         _stop_group(proc)
-        log.warning("notify command interrupted: %s", command)
+        warn(f"notify command interrupted: {command}")
         return False
     if code != 0:
-        log.warning("notify command exited with status %s: %s", code, command)
+        warn(f"notify command exited with status {code}: {command}")
         return False
     return True

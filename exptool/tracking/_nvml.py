@@ -7,12 +7,12 @@ and no error is raised.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
+from ..runtime import warn
+
 _GIB = float(1 << 30)
-log = logging.getLogger("exptool")
 
 
 def _visible_indices(pynvml: Any, count: int) -> list[int]:
@@ -113,7 +113,7 @@ def open_gpus() -> Gpus | None:
         count = pynvml.nvmlDeviceGetCount()
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in _visible_indices(pynvml, count)]
     except Exception as exc:  # noqa: BLE001 - a driver that answers init but nothing else
-        log.warning("GPU metrics are off: NVML failed (%s).", exc)
+        warn(f"GPU metrics are off: NVML failed ({exc}).")
         try:
             pynvml.nvmlShutdown()
         except Exception:  # noqa: BLE001

@@ -13,7 +13,6 @@ times a second and the file written at most once a second.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
@@ -24,8 +23,8 @@ from typing import Any
 
 from .._atomic import atomic_write_json
 from ..progress_file import FILE_NAME, format_duration
+from ..runtime import warn
 
-log = logging.getLogger("exptool")
 _DRAW_EVERY_S = 0.1
 _RECORD_EVERY_S = 1.0
 _RATE_WINDOW_S = 10.0
@@ -231,7 +230,7 @@ class Progress:
             # No fsync: a stale count after a power cut is harmless, and this runs on the training thread.
             atomic_write_json(self._path, record, fsync=False)
         except OSError as exc:
-            log.warning("progress: cannot write %s (%s); it is not updated any more.", self._path, exc)
+            warn(f"progress: cannot write {self._path} ({exc}); it is not updated any more.")
             self._path = None
 
     def _start_bar(self) -> None:

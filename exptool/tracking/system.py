@@ -24,18 +24,18 @@ outlives the run nor holds up the interpreter's exit.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..runtime import warn
+
 DEFAULT_INTERVAL_S = 10.0
 MIN_INTERVAL_S = 0.05
 _GIB = float(1 << 30)
 _STOP_WAIT_S = 5.0
-log = logging.getLogger("exptool")
 
 Emit = Callable[[float, dict[str, float]], None]
 
@@ -172,8 +172,8 @@ class SystemSampler:
         except Exception as exc:  # noqa: BLE001 - a sampler must never take training down
             if not self._failed:
                 self._failed = True
-                log.warning("system metrics: a sample failed (%s: %s); later samples are still tried.",
-                            exc.__class__.__name__, exc)
+                what = f"{exc.__class__.__name__}: {exc}"
+                warn(f"system metrics: a sample failed ({what}); later samples are still tried.")
 
     def _loop(self) -> None:
         try:
@@ -201,7 +201,7 @@ class SystemSampler:
             return
         thread.join(timeout)
         if thread.is_alive():
-            log.warning("system metrics: the sampler did not stop within %g s; leaving it behind.", timeout)
+            warn(f"system metrics: the sampler did not stop within {timeout:g} s; leaving it behind.")
 
 
 class _LoggerSink:
@@ -225,8 +225,7 @@ class _LoggerSink:
                 try:
                     self._csv.write(wall_time, step, values)
                 except OSError as exc:
-                    log.warning("system metrics: cannot write %s (%s); it is not written any more.",
-                                self._csv.path, exc)
+                    warn(f"system metrics: cannot write {self._csv.path} ({exc}); it is not written any more.")
                     self.close()
             prefixed = {"system/" + name: value for name, value in values.items()}
             logger._each("log_system", 0 if step is None else step, prefixed, wall_time)
@@ -258,7 +257,7 @@ class LoggerSystemMetrics:
         try:
             csv_file = SystemCsv(logger.run.logs_dir / FILE_NAME)
         except (OSError, ValueError) as exc:
-            log.warning("system metrics: %s; they go to the other writers only.", exc)
+            warn(f"system metrics: {exc}; they go to the other writers only.")
         self._sink = _LoggerSink(logger, csv_file)
         self.sampler = SystemSampler(self._sink, interval, gpus=gpus)
         try:
