@@ -113,3 +113,56 @@ def test_unreachable_server_is_a_warning_and_other_writers_continue(ws, tmp_path
     assert proc.stdout.splitlines()[:2] == ["logged", "finished"], proc.stderr
     assert f"warning: {warning}" in proc.stderr
     assert [s for s, _ in csv_series(run.metrics_path)["loss"]] == list(range(200))
+
+
+def test_more_steps_than_wandb_absorbs_are_all_kept_with_a_bounded_backlog(ws, capfd):
+    """The caller logs far faster than W&B takes steps (a few hundred microseconds each): with a
+    small backlog it must wait for room, and every step still reaches the offline .wandb file."""
+    run = Workspace.find().run("wb", "flood")
+    run.create()
+    steps, budget = 5000, 64 << 10
+    with Logger(run=run) as logger:
+        writer = logger.initialize_wandb("proj", backlog_bytes=budget)
+        for step in range(steps):
+            logger.log({"loss": step / 7, "acc": float(step % 13)}, step)
+        assert writer.backlog.waits > 0  # W&B fell behind: the caller waited instead of data vanishing
+    assert writer.backlog.peak <= budget
+    assert writer.sent == writer.queued == steps and not writer.failed
+    series = wandb_series(run.logs_dir)
+    assert series["loss"] == [(s, s / 7) for s in range(steps)]
+    assert [s for s, _ in series["acc"]] == list(range(steps))
+    assert "giving up" not in capfd.readouterr().err
+
+
+def test_finish_sends_a_long_backlog_and_reports_progress(ws, capfd):
+    """finish() waits for the whole backlog however long it is, saying how far it got."""
+    run = Workspace.find().run("wb", "burst")
+    run.create()
+    steps = 20000
+    logger = Logger(run=run)
+    writer = logger.initialize_wandb("proj")
+    for step in range(steps):
+        logger.log({"loss": float(step)}, step)
+    left = writer.queued - writer.sent
+    logger.finish()
+    err = capfd.readouterr().err
+    assert left > 1000, left  # W&B was well behind when finish() came
+    assert "sending the backlog before finishing" in err and "sent the whole backlog" in err, err
+    assert "giving up" not in err and "did not finish" not in err
+    series = wandb_series(run.logs_dir)["loss"]
+    assert len(series) == steps and series[-1] == (steps - 1, float(steps - 1))
+
+
+def test_same_step_calls_reach_wandb_as_one_row_with_both_metrics(ws):
+    run = Workspace.find().run("wb", "merge")
+    run.create()
+    with Logger(run=run) as logger:
+        logger.initialize_wandb("proj")
+        for step in range(50):
+            logger.log({"train/loss": float(step)}, step)
+            logger.log({"val/loss": -float(step)}, step)
+    rows = [r for r in wandb_records(run.logs_dir) if r.WhichOneof("record_type") == "history"]
+    assert len(rows) == 50
+    series = wandb_series(run.logs_dir)
+    assert series["train/loss"] == [(s, float(s)) for s in range(50)]
+    assert series["val/loss"] == [(s, -float(s)) for s in range(50)]

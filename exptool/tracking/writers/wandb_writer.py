@@ -1,7 +1,11 @@
-"""Weights & Biases writer: a background thread owns the W&B run, so training never waits on it.
+"""Weights & Biases writer: a background thread owns the W&B run, so training rarely waits on it.
 
 ``wandb.init`` (which may wait on the network) and every upload call run on a worker thread fed by
-a queue; the training thread only enqueues. Without credentials (no ``WANDB_API_KEY``, no netrc
+a bounded backlog (:mod:`._backlog`); the training thread only enqueues. Nothing given to the writer
+is dropped: when W&B falls behind (each ``wandb.log`` costs a hand-over to W&B's own service,
+around 0.1-0.5 ms) and the backlog is full, the caller waits for room, and ``close`` drains the
+whole backlog, printing its progress. Only a W&B that stops taking data altogether (its server
+unreachable, its service gone) is given up on. Without credentials (no ``WANDB_API_KEY``, no netrc
 entry) or with ``WANDB_MODE=offline`` the run is recorded offline under ``logs/wandb/`` and the
 ``wandb sync`` command that uploads it is printed. Any W&B error becomes one warning: the writer
 stops, training and the other writers go on.
@@ -12,8 +16,8 @@ from __future__ import annotations
 import atexit
 import netrc
 import os
-import queue
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,11 +25,20 @@ from urllib.parse import urlparse
 
 from ..._atomic import atomic_write_text
 from ...runtime import warn
+from ._backlog import Backlog
 from .base import Writer
 
 _RUN_ID_FILE = "wandb_run_id.txt"
 _CLOSE = object()
 _START_GRACE = 5.0  # seconds close() waits for a W&B run that has not started yet
+_BACKLOG_BYTES = 16 << 20  # what the backlog may keep alive: about 20,000 steps of 10 scalars
+_BATCH = 256  # items the worker takes off the backlog at a time
+_QUIET = 1.0  # seconds close() drains silently before it starts reporting progress
+_REPORT_EVERY = 5.0  # seconds between progress lines while draining
+
+
+def _say(message: str) -> None:
+    warn(f"W&B: {message}")
 
 
 def _warn(message: str) -> None:
@@ -66,9 +79,16 @@ class WandbWriter(Writer):
         entity: W&B entity (team or user).
         mode: "online", "offline" or "disabled" (default: ``WANDB_MODE``, else online if logged in).
         init_timeout: seconds ``wandb.init`` may wait for the server before giving up.
-        finish_timeout: seconds ``close`` waits for W&B to finish before leaving it in the background
-            (at most 5 of them while ``wandb.init`` is still waiting for the server).
+        finish_timeout: seconds W&B may go without taking any data (while the backlog is full, or
+            while ``close`` drains it) before it is given up on, and seconds ``close`` waits for
+            ``wandb.finish`` once everything is sent. A long backlog is never a reason to give up.
+        backlog_bytes: how much memory queued calls may hold before the caller waits for W&B.
         **init_kwargs: passed to ``wandb.init`` (tags, notes, config, ...).
+
+    Attributes:
+        backlog: the queue between the caller and the W&B thread (``peak``, ``waits`` and
+            ``waited`` tell how full it got and how long callers waited for room).
+        sent: calls handed to W&B so far.
     """
 
     name = "wandb"
@@ -82,21 +102,26 @@ class WandbWriter(Writer):
         mode: str | None = None,
         init_timeout: float = 30.0,
         finish_timeout: float = 30.0,
+        backlog_bytes: int = _BACKLOG_BYTES,
         **init_kwargs: Any,
     ):
         self.mode, reason = choose_mode(mode)
         self.wandb_run: Any = None
         self.sync_dir: Path | None = None
         self.failed = False
+        self.backlog = Backlog(int(backlog_bytes))
+        self.queued = 0  # calls accepted into the backlog
+        self.sent = 0
+        self._init_timeout = init_timeout
         self._finish_timeout = finish_timeout
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._started = threading.Event()  # wandb.init returned or failed
         self._closed = False
         self._thread: threading.Thread | None = None
         if self.mode == "disabled":
             return
         self._logs_dir = Path(run.logs_dir) if run is not None else Path.cwd()
         if reason:
-            _warn(f"W&B: {reason}; logging offline to {self._logs_dir / 'wandb'} (upload later with `wandb sync`).")
+            _say(f"{reason}; logging offline to {self._logs_dir / 'wandb'} (upload later with `wandb sync`).")
         init = {
             "project": project or (run.workspace.root.name if run is not None else None),
             "entity": entity,
@@ -121,6 +146,7 @@ class WandbWriter(Writer):
             _warn(f"W&B {what} failed ({exc.__class__.__name__}: {exc}); continuing without W&B.")
 
     def _work(self, init: dict[str, Any], init_timeout: float) -> None:
+        wandb: Any = None
         try:
             import wandb  # noqa: PLC0415
 
@@ -133,16 +159,20 @@ class WandbWriter(Writer):
             atexit.register(self.close)
         except BaseException as exc:  # noqa: BLE001 - any W&B failure must not reach training
             self._fail("start", exc)
-        while True:
-            item = self._queue.get()
-            if item is _CLOSE:
-                break
-            if self.failed or self.wandb_run is None:
-                continue
-            try:
-                self._handle(wandb, item)
-            except BaseException as exc:  # noqa: BLE001
-                self._fail("logging", exc)
+        finally:
+            self._started.set()
+        done = False
+        while not done:
+            for item, count in _merge_steps(self.backlog.take(_BATCH)):
+                if item is _CLOSE:
+                    done = True
+                    break
+                if not self.failed and self.wandb_run is not None:
+                    try:
+                        self._handle(wandb, item)
+                    except BaseException as exc:  # noqa: BLE001
+                        self._fail("logging", exc)
+                self.sent += count
         if self.wandb_run is not None:
             try:
                 self.wandb_run.finish()
@@ -173,30 +203,42 @@ class WandbWriter(Writer):
             run.summary[tag] = text
 
     # -- the contract (training thread) ------------------------------------------------------
-    def _put(self, item: tuple) -> None:
-        if self._thread is not None and not self._closed and not self.failed:
-            self._queue.put(item)
+    def _put(self, item: tuple, cost: int) -> None:
+        if self._thread is None or self._closed or self.failed:
+            return
+        stall = self._finish_timeout if self._started.is_set() else self._init_timeout + _START_GRACE
+        if self.backlog.put(item, cost, stall=stall):
+            self.queued += 1
+        elif not self.failed:
+            self._give_up(f"took nothing for {stall:g} s while its backlog was full (server unreachable?)")
+
+    def _give_up(self, why: str) -> None:
+        self.failed = True
+        self.backlog.close()
+        unsent = self.queued - self.sent
+        _warn(f"W&B {why}; giving up on it with {unsent:,} queued calls unsent. Training and the other writers go on.")
 
     def log_metrics(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
-        self._put(("metrics", step, metrics))
+        self._put(("metrics", step, metrics), 200 + 80 * len(metrics))
 
     def log_system(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
         # W&B's steps only go forward: logged at the current training step they merge into its row.
         self._put(("metrics", step, metrics))
 
     def log_image(self, tag: str, image: Any, step: int) -> None:
-        self._put(("image", tag, image, step))
+        png = image.__dict__.get("png", b"")  # cached_property: counted only when already encoded
+        self._put(("image", tag, image, step), 200 + int(image.array.nbytes) + len(png))
 
     def log_histogram(
         self, tag: str, values: Any, step: int, counts: Sequence[float], edges: Sequence[float]
     ) -> None:
-        self._put(("histogram", tag, counts, edges, step))
+        self._put(("histogram", tag, counts, edges, step), 200 + 16 * (len(counts) + len(edges)))
 
     def log_config(self, config: Mapping[str, Any]) -> None:
-        self._put(("config", config))
+        self._put(("config", config), 4096)
 
     def log_text(self, tag: str, text: str, step: int) -> None:
-        self._put(("text", tag, text))
+        self._put(("text", tag, text), 200 + 4 * len(text))
 
     def close(self) -> None:
         if self._closed:
@@ -208,17 +250,63 @@ class WandbWriter(Writer):
             pass
         if self._thread is None:
             return
-        self._queue.put(_CLOSE)
-        waited = 0.0
-        if threading.current_thread() is not self._thread:
-            if self.wandb_run is None:  # still in wandb.init (server unreachable?): a short grace only
-                waited = min(self._finish_timeout, _START_GRACE)
-                self._thread.join(waited)
-            if self.wandb_run is not None:
-                self._thread.join(self._finish_timeout - waited)
-        if self._thread.is_alive() and self.wandb_run is None:
-            _warn(f"W&B had still not started {waited:g} s after finish() (server unreachable?); giving up on it.")
-        elif self._thread.is_alive():
-            _warn(f"W&B did not finish within {self._finish_timeout:g} s; leaving it to finish in the background.")
-        elif self.mode == "offline" and self.sync_dir is not None:
-            _warn(f"W&B: offline run saved. Upload it with: wandb sync {self.sync_dir}")
+        self.backlog.put(_CLOSE, 0, force=True)
+        if threading.current_thread() is self._thread:
+            return
+        if not self._started.wait(min(self._finish_timeout, _START_GRACE)):
+            # Still in wandb.init (server unreachable?): a short grace only, the backlog is dropped.
+            self.failed = True
+            self.backlog.close()
+            _warn(f"W&B had still not started {min(self._finish_timeout, _START_GRACE):g} s after finish() "
+                  "(server unreachable?); giving up on it.")
+            return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Wait for the worker to send the whole backlog and finish the W&B run, reporting progress."""
+        thread = self._thread
+        started = last_move = time.monotonic()
+        seen, reported = self.sent, 0.0
+        backlog_at_start = self.queued - self.sent
+        try:
+            while thread.is_alive():
+                thread.join(0.25)
+                now = time.monotonic()
+                if self.sent != seen:
+                    seen, last_move = self.sent, now
+                elif now - last_move >= self._finish_timeout:
+                    break
+                left = self.queued - self.sent
+                if left and now - started >= _QUIET and now - reported >= _REPORT_EVERY:
+                    rate = (self.sent - (self.queued - backlog_at_start)) / (now - started)
+                    eta = f", about {left / rate:.0f} s left" if rate > 0 else ""
+                    _say(f"sending the backlog before finishing: {left:,} of {backlog_at_start:,} calls left{eta}.")
+                    reported = now
+        except KeyboardInterrupt:
+            _warn(f"interrupted: {self.queued - self.sent:,} queued W&B calls were not sent.")
+            raise
+        if thread.is_alive():
+            left = self.queued - self.sent
+            if left:
+                self._give_up(f"took nothing for {self._finish_timeout:g} s while finishing (server unreachable?)")
+            else:
+                _warn(f"W&B did not finish within {self._finish_timeout:g} s; leaving it to finish in the background.")
+            return
+        if reported:
+            _say(f"sent the whole backlog ({backlog_at_start:,} calls) in {time.monotonic() - started:.0f} s.")
+        if self.mode == "offline" and self.sync_dir is not None:
+            _say(f"offline run saved. Upload it with: wandb sync {self.sync_dir}")
+
+
+def _merge_steps(batch: list[Any]) -> list[tuple[Any, int]]:
+    """``(item, calls)``: consecutive metric calls for one step with distinct keys become one call."""
+    out: list[tuple[Any, int]] = []
+    for item in batch:
+        if out and item is not _CLOSE and item[0] == "metrics":
+            prev, count = out[-1]
+            same_step = prev is not _CLOSE and prev[0] == "metrics" and prev[1] == item[1]
+            if same_step and prev[2].keys().isdisjoint(item[2]):
+                out[-1] = (("metrics", item[1], {**prev[2], **item[2]}), count + 1)
+                continue
+        out.append((item, 1))
+    return out
