@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,26 @@ def temp_prefix(path: str | os.PathLike) -> str:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the new one, never a mix."""
+    atomic_write_chunks(path, (data,), fsync=fsync)
+
+
+def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes], *, fsync: bool = True) -> int:
+    """Like :func:`atomic_write_bytes` for data produced piece by piece (memory: one chunk at a time).
+
+    ``chunks`` may read the file being replaced: it stays in place until the new one is complete.
+    Returns the number of bytes written.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
+    size = 0
     try:
         with os.fdopen(fd, "wb") as fh:
             if hasattr(os, "fchmod"):
                 os.fchmod(fd, file_mode(path))
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
+                size += len(chunk)
+                del chunk  # let the producer make the next one without this one still alive
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -73,6 +87,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
         raise
     if fsync:
         fsync_dir(path.parent)
+    return size
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True) -> None:

@@ -4,7 +4,9 @@ Every ``log_metrics`` call leaves its row in the operating system's hands (one `
 so a killed process loses nothing already logged. Two calls for the same step with different
 metrics share one row: the last row is rewritten in place (it only grows, so a crash in between
 leaves either the old or the new row). A metric seen for the first time adds a column: the file is
-rewritten once, atomically (temp file + ``os.replace``), with older rows padded with empty cells.
+rewritten once, atomically (temp file + ``os.replace``), with older rows padded with empty cells;
+the rewrite streams the file in chunks, so its memory does not grow with the file. Opening a file
+reads its header and its tail only; a resume cuts the tail off in place.
 
 After a failed write (a full disk) :meth:`CsvWriter.recover` cuts the file back to its last complete
 row, so the Logger can replay what failed. ``metrics.csv`` is never written through a link.
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._atomic import atomic_write_bytes, remove_orphan_temps
+from ... import metrics_file
+from ..._atomic import atomic_write_chunks, remove_orphan_temps
 from ..._fs import open_file
 from ...metrics_file import RESERVED_COLUMNS
 from ...runtime import warn
@@ -49,13 +53,6 @@ def _backup_name(path: Path) -> Path:
         n += 1
         backup = path.with_name(f"{stem}-{n}.bak")
     return backup
-
-
-def _row_step(line: bytes) -> int | None:
-    try:
-        return int(float(line.split(b",", 1)[0]))
-    except ValueError:
-        return None
 
 
 class CsvWriter(_FileWriter):
@@ -89,7 +86,10 @@ class CsvWriter(_FileWriter):
             return
         self.path = Path(path) if path is not None else Path(run.metrics_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.rewrites = 0  # whole-file rewrites so far (new columns, resume): tests and benchmarks read it
+        self.rewrites = 0  # whole-file rewrites so far (new columns, CRLF repair): tests and benchmarks read it
+        self.truncations = 0  # tails cut off in place (resume, a row cut short by a crash)
+        self._body = 0  # where the rows start (the header line's length)
+        self._file_cells = 2  # cells per row in the file as it is on disk (its header's)
         self._columns: list[str] = []
         self._index: dict[str, int] = {}
         self._formats: dict[tuple[str, ...], str | None] = {}
@@ -103,45 +103,71 @@ class CsvWriter(_FileWriter):
 
     # -- opening and rewriting -------------------------------------------------------------
     def _load(self, resume_step: int | None) -> None:
-        """Adopt an existing file's columns, repair a cut-off last line, apply ``resume_step``."""
+        """Adopt an existing file's columns, repair a cut-off last line, apply ``resume_step``.
+
+        Reads the header and the tail only: opening a long run's file costs the same as a short one's.
+        """
         remove_orphan_temps(self.path)  # left by a process killed while adding a column
-        data = self._read_all()
-        if not data:
+        try:
+            fh = open_file(self.path, "r+b")  # becomes the writer's handle; a link in its place is refused
+        except FileNotFoundError:
             self._reopen(new=True)
             return
-        first, _, rest = data.partition(b"\n")
+        first = metrics_file.read_header_line(fh)
         try:  # a stray non-UTF-8 byte (an edit in another program) must not cost the history
-            header = next(csv.reader(io.StringIO(first.decode("utf-8-sig", errors="replace"))), [])
+            text = first.decode("utf-8-sig", errors="replace")
+            header = next(csv.reader(io.StringIO(text)), []) if first.endswith(b"\n") else []
         except csv.Error:
             header = []
+        if not first:
+            fh.close()
+            self._reopen(new=True)
+            return
         if header[:2] != _HEADER_PREFIX:
+            fh.close()
             backup = _backup_name(self.path)
             os.replace(self.path, backup)
             warn(f"{self.path} was not an exptool metrics file; moved it to {backup.name}")
             self._reopen(new=True)
             return
         self._set_columns(header[2:])
-        lines = rest.split(b"\n")
-        cut = bool(lines and lines[-1])  # a row without its newline: cut short by a crash
-        lines = [ln.rstrip(b"\r") for ln in lines[:-1]]
-        lines = [ln for ln in lines if ln]
-        kept = lines if resume_step is None else [ln for ln in lines if (_row_step(ln) or 0) <= resume_step]
-        if cut or b"\r" in data or len(kept) != len(lines):  # CRLF (saved by a spreadsheet): back to LF
-            self._rewrite(kept)
-        else:
-            self._reopen()
+        self._fh = fh
+        self._body = len(first)
+        self._file_cells = len(header)
+        self._size = fh.seek(0, os.SEEK_END)
+        crlf = first.endswith(b"\r\n")  # saved again by a spreadsheet: rewritten with LF endings
+        end = self._rows_end()  # past the last complete row: a row cut short by a crash is dropped
+        if resume_step is not None:
+            end = metrics_file.end_of_rows_through(fh, resume_step, self._body, end)
+        if crlf:
+            self._rewrite(end)
+        elif end != self._size:
+            self._truncate(end)
+
+    def _rows_end(self) -> int:
+        """Offset just past the file's last newline (its size when it ends with one)."""
+        pos, size = self._size, 4096
+        while pos > self._body:
+            lo = max(self._body, pos - size)
+            self._fh.seek(lo)
+            cut = self._fh.read(pos - lo).rfind(b"\n")
+            if cut >= 0:
+                return lo + cut + 1
+            pos, size = lo, min(2 * size, metrics_file.CHUNK_BYTES)
+        return self._body
+
+    def _truncate(self, end: int) -> None:
+        """Drop everything after ``end`` in place (durably: a resume must not come back after a power cut)."""
+        self._fh.truncate(end)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._size = self._fh.seek(0, os.SEEK_END)
+        self.truncations += 1
 
     def _set_columns(self, columns: list[str]) -> None:
         self._columns = list(columns)
         self._index = {name: i for i, name in enumerate(self._columns)}
         self._formats.clear()
-
-    def _read_all(self) -> bytes:
-        try:
-            with open_file(self.path, "rb") as fh:  # a link in its place is refused, not followed
-                return fh.read()
-        except FileNotFoundError:
-            return b""
 
     def _reopen(self, new: bool = False) -> None:
         if self._fh is not None:
@@ -149,16 +175,13 @@ class CsvWriter(_FileWriter):
             self._fh = None
         if new:
             self._fh = open_file(self.path, "w+b")  # held open for the writer's lifetime
-            self._fh.write(_header_line(self._columns))
+            header = _header_line(self._columns)
+            self._fh.write(header)
             self._fh.flush()
+            self._body, self._file_cells = len(header), len(self._columns) + 2
         else:
             self._fh = open_file(self.path, "r+b")
         self._size = self._fh.seek(0, os.SEEK_END)
-
-    def _read_rows(self) -> list[bytes]:
-        self._fh.flush()
-        data = self._read_all()
-        return [ln for ln in data.partition(b"\n")[2].split(b"\n") if ln]
 
     def recover(self) -> None:
         """After a failed write: reopen the file and cut it back to the last row written completely.
@@ -191,28 +214,27 @@ class CsvWriter(_FileWriter):
         self._fh.flush()
         self._size = self._fh.tell()
 
-    def _rewrite(self, rows: list[bytes]) -> None:
-        """Replace the file atomically with the current header and ``rows`` padded to its width."""
-        width = len(self._columns) + 2
-        out = [_header_line(self._columns)]
-        for row in rows:
-            cells = row.count(b",") + 1  # rows hold numbers only, so commas are cell separators
-            out.append(row + b"," * max(0, width - cells) + b"\n")
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        # With no rows there is nothing a power cut could lose: skip the (slow) fsync.
-        atomic_write_bytes(self.path, b"".join(out), fsync=bool(rows))
-        self.rewrites += 1
-        self._reopen()
-        if self._last is not None:
-            step, wall_time, values, _ = self._last
-            self._last = (step, wall_time, values, self._size - len(out[-1]))
+    def _rewrite(self, end: int | None = None, row: bytes = b"") -> None:
+        """Replace the file atomically with the current header, its rows up to ``end`` padded, and ``row``.
 
-    def _add_columns(self, names: list[str]) -> None:
-        rows = self._read_rows()
-        self._set_columns(self._columns + names)
-        self._rewrite(rows)
+        Streams the old file in chunks (memory: a few MiB whatever its size) into a temp file,
+        fsyncs it and renames it over the old one; a crash at any point leaves one or the other.
+        The row that brought a new column comes in the same file, so no crash can leave a column
+        without the value it was added for.
+        """
+        end = self._size if end is None else end
+        width = len(self._columns) + 2
+        header = _header_line(self._columns)
+        self._fh.flush()
+        with open_file(self.path, "rb") as src:
+            chunks = metrics_file.widened_rows(src, self._body, end, self._file_cells, width)
+            # With no older rows there is nothing a power cut could lose: skip the (slow) fsync.
+            atomic_write_chunks(self.path, itertools.chain((header,), chunks, (row,)), fsync=end > self._body)
+        self.rewrites += 1
+        self._fh.close()
+        self._fh = None
+        self._reopen()
+        self._body, self._file_cells = len(header), width
 
     # -- rows --------------------------------------------------------------------------------
     def _format_for(self, keys: tuple[str, ...]) -> str | None:
@@ -239,34 +261,32 @@ class CsvWriter(_FileWriter):
         return f"{step},{wall_time!r},{','.join(cells)}\n".encode()
 
     def log_metrics(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
-        index = self._index
-        new = [name for name in metrics if name not in index]
+        new = [name for name in metrics if name not in self._index]
         if new:
-            self._add_columns(new)
+            self._set_columns(self._columns + new)
         last = self._last
-        # The writer's state changes only once the row is flushed: after a failure, recover()
-        # cuts the file back to the state below and the same call is replayed.
         if last is not None and last[0] == step and last[2].keys().isdisjoint(metrics):
-            merged = {**last[2], **metrics}
-            line = self._line(step, last[1], merged)
-            self._fh.seek(last[3])
-            self._fh.write(line)
-            self._fh.flush()
-            self._size = last[3] + len(line)
-            self._last = (step, last[1], merged, last[3])
+            # Same step, other metrics: the last row grows (rewritten in place; it only gets longer).
+            start, wall_time, metrics = last[3], last[1], {**last[2], **metrics}
         else:
-            line = self._line(step, wall_time, metrics)
+            start = self._size
+        line = self._line(step, wall_time, metrics)
+        if new:
+            self._rewrite(end=start, row=line)
+        else:
+            if start != self._size:
+                self._fh.seek(start)
             self._fh.write(line)
             self._fh.flush()
-            self._last = (step, wall_time, metrics, self._size)
-            self._size += len(line)
+            self._size = start + len(line)
+        self._last = (step, wall_time, metrics, self._size - len(line))
 
     def resume(self, step: int) -> None:
-        rows = self._read_rows()
-        kept = [ln for ln in rows if (_row_step(ln) or 0) <= step]
+        self._fh.flush()
         self._last = None
-        if len(kept) != len(rows):
-            self._rewrite(kept)
+        end = metrics_file.end_of_rows_through(self._fh, step, self._body, self._size)
+        if end != self._size:
+            self._truncate(end)
 
     def close(self) -> None:
         self._users -= 1
