@@ -53,6 +53,18 @@ def temp_prefix(path: str | os.PathLike) -> str:
     return f".{Path(path).name}.{_host()}-{os.getpid()}-"
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file that is already written (by name) to disk; a file gone meanwhile is not an error."""
+    try:
+        fd = os.open(os.fspath(path), os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the new one, never a mix."""
     atomic_write_chunks(path, (data,), fsync=fsync)

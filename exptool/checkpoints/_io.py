@@ -356,10 +356,26 @@ def probe(path: Path) -> None:
         read(path, map_location="cpu")  # a legacy (non-zip) file cannot be memory-mapped
 
 
+def can_mmap(path: Path, map_location: Any) -> bool:
+    """True when ``torch.load(mmap=True)`` applies: a zip-format file (what ``torch.save`` writes
+    since 1.6) loaded onto the CPU. Then loading maps the file instead of reading it into memory."""
+    if map_location not in (None, "cpu") and str(map_location) != "cpu":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False  # torch.load reports it
+
+
 def read(path: Path, *, map_location: Any = None, weights_only: bool = True, mmap: bool = False) -> dict[str, Any]:
-    """Load a checkpoint file; every failure becomes a one-line :class:`CheckpointError`."""
+    """Load a checkpoint file; every failure becomes a one-line :class:`CheckpointError`.
+
+    ``mmap=True`` maps the file where :func:`can_mmap` allows it (and reads it otherwise).
+    """
     import torch  # noqa: PLC0415
 
+    mmap = mmap and can_mmap(path, map_location)
     try:
         data = torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap or None)
     except FileNotFoundError:
@@ -417,7 +433,19 @@ def _corrupt(path: Path, exc: BaseException) -> CheckpointError:
 
 def apply(data: Mapping[str, Any], path: Path, *, model: Any = None, optimizer: Any = None, scheduler: Any = None,
           scaler: Any = None, strict: bool = True) -> None:
-    """Load the states in ``data`` into the given objects."""
+    """Load the states in ``data`` into the given objects.
+
+    The copies run on one intra-op thread: copying is memory-bound, and torch's thread pool made
+    ``load_state_dict`` of a 1 GiB model 20x slower on a busy machine (2 s against 0.1 s).
+    """
+    from ..threads import limited_threads  # noqa: PLC0415
+
+    with limited_threads(1):
+        _apply(data, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, strict=strict)
+
+
+def _apply(data: Mapping[str, Any], path: Path, *, model: Any, optimizer: Any, scheduler: Any, scaler: Any,
+           strict: bool) -> None:
     targets = {"model": unwrap_model(model) if model is not None else None, "optimizer": optimizer,
                "scheduler": scheduler, "scaler": scaler}
     for name, target in targets.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
+from .._atomic import fsync_dir, fsync_path
 from .._fs import cannot_read
 from ..errors import CheckpointError, UnreadableCheckpointError
 from . import _io, _manifest, _repair
@@ -72,7 +73,9 @@ class CheckpointManager:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
-        self._deleter: threading.Thread | None = None
+        self._settler: ThreadPoolExecutor | None = None  # makes saves durable, then prunes
+        self._settler_pid = 0
+        self._settling: Future | None = None
         self._async_error: BaseException | None = None
         self._staging = _io.HostStaging()
         if self.is_writer:
@@ -164,7 +167,7 @@ class CheckpointManager:
             pending.result()  # _write_in_background never raises; it stores the error
             self._pending = None
         if pruning:
-            self._join_deleter()
+            self._join_settler()
         error, self._async_error = self._async_error, None
         if error is not None:
             if isinstance(error, CheckpointError):
@@ -182,13 +185,13 @@ class CheckpointManager:
 
     def _write_in_background(self, payload: dict[str, Any], target: Path) -> None:
         try:
-            self._write(payload, target)
+            self._write(payload, target, settle_here=True)
         except BaseException as exc:  # handed to the caller by wait()
             self._async_error = exc
 
-    def _write(self, payload: dict[str, Any], target: Path | None = None) -> Path:
+    def _write(self, payload: dict[str, Any], target: Path | None = None, settle_here: bool = False) -> Path:
         path = target or self._reserve_name(payload["step"], payload["epoch"])
-        size = _io.write_atomic(payload, path, fsync=self.fsync)
+        size = _io.write_atomic(payload, path, fsync=self.fsync)  # complete and fsynced before it is renamed
         entry = _manifest.Entry(path.name, payload["step"], payload["epoch"], dict(payload["metrics"]),
                                 payload["saved_at"], size)
         with self._lock:
@@ -199,23 +202,55 @@ class CheckpointManager:
             manifest.entries = [e for e in manifest.entries if e.file in keep]
             still_there = [f for f in manifest.pending_delete if f not in keep and (self.directory / f).exists()]
             manifest.pending_delete = still_there + dropped
-            _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=self.fsync)
+            # Replaced atomically but not flushed here: the settler flushes it and the folder (which
+            # makes both renames durable at once) before it deletes anything the manifest let go of.
+            _manifest.write(self.directory, manifest, self.metric, self.mode, self.keep_best, fsync=False)
             self._manifest = manifest
-        if manifest.pending_delete:
-            self._delete_in_background()
+        if settle_here:  # already off the caller's thread (save_async)
+            self._settle()
+        else:
+            self._settle_in_background()
         return path
 
-    def _delete_in_background(self) -> None:
-        """Prune without making the caller wait: unlinking a large file takes tens of milliseconds."""
-        self._join_deleter()
-        self._deleter = threading.Thread(target=self._finish_deletes, name="exptool-checkpoint-prune")
-        self._deleter.start()
+    def _settle_in_background(self) -> None:
+        """Flush the manifest and the folder, then prune, on a helper thread: the caller does not wait.
 
-    def _join_deleter(self) -> None:
-        deleter = self._deleter
-        if deleter is not None and deleter is not threading.current_thread():
-            deleter.join()
-            self._deleter = None
+        Two flushes cost about as much as the checkpoint's own fsync again for a small model. The
+        order keeps every guarantee: the checkpoint file is complete and fsynced before its name
+        exists, and nothing is deleted before the manifest that no longer names it is durable.
+        """
+        pending = self._settling
+        if pending is not None and not pending.running() and not pending.done():
+            return  # the queued settle will see this save too (it reads the state when it starts)
+        if self._settler is None or self._settler_pid != os.getpid():  # a forked child has no threads
+            # One long-lived thread, joined at interpreter exit: starting one per save costs milliseconds.
+            self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exptool-checkpoint-settle")
+            self._settler_pid = os.getpid()
+        try:
+            self._settling = self._settler.submit(self._settle)
+        except RuntimeError:  # the interpreter is shutting down: no new threads, settle right here
+            self._settle()
+
+    def _settle(self) -> None:
+        # What to delete is read before the flush: a save made meanwhile may drop more files, but
+        # its manifest is not covered by this flush, so those wait for the next settle.
+        names = self._deletable()
+        try:
+            if self.fsync:
+                fsync_path(self.directory / _manifest.MANIFEST_NAME)
+                fsync_dir(self.directory)
+        except OSError as exc:  # handed to the caller by the next wait(), save() or load()
+            self._async_error = CheckpointError(f"Cannot flush checkpoints in {self.directory} to disk: "
+                                                f"{exc.strerror or exc}.")
+            return  # nothing is deleted while the new manifest may not be on disk
+        self._finish_deletes(names)
+
+    def _join_settler(self) -> None:
+        settling = self._settling
+        if settling is not None:
+            settling.result()
+            if self._settling is settling:
+                self._settling = None
 
     def _reserve_name(self, step: int | None, epoch: int | None) -> Path:
         """A file name no checkpoint (recorded, pending deletion or foreign) uses yet."""
@@ -228,19 +263,20 @@ class CheckpointManager:
             name = f"{stem}_r{counter}.pth"
         return self.directory / name
 
-    def _finish_deletes(self) -> None:
-        """Delete files the manifest has let go of; a crash in between only leaves them for next time."""
+    def _deletable(self) -> list[str]:
+        """Files the manifest (as last written) has let go of."""
         with self._lock:
-            pending = list(self._manifest.pending_delete)
             recorded = {e.file for e in self._manifest.entries}
-        for name in pending:
-            if name in recorded or cannot_read(self.directory / name) is not None:
+            return [name for name in self._manifest.pending_delete if name not in recorded]
+
+    def _finish_deletes(self, names: list[str] | None = None) -> None:
+        """Delete files the manifest has let go of; a crash in between only leaves them for next time."""
+        for name in self._deletable() if names is None else names:
+            if cannot_read(self.directory / name) is not None:
                 continue  # a file exptool cannot read is never deleted, not even one it wrote
             try:
                 (self.directory / name).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError:
+            except OSError:  # gone already, or not ours to delete: tried again after the next save
                 continue
 
     def _remove_temp_files(self) -> None:
@@ -350,7 +386,7 @@ class CheckpointManager:
         """
         self.wait()
         path = self.resolve(which)
-        data = _io.read(path, map_location=map_location, weights_only=weights_only)
+        data = _io.read(path, map_location=map_location, weights_only=weights_only, mmap=True)
         _io.apply(data, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, strict=strict)
         if restore_rng and data.get("rng_state"):
             from ..reproducibility import restore_rng_state  # noqa: PLC0415
@@ -379,7 +415,7 @@ class CheckpointManager:
             if path is None:
                 return None
             try:
-                data = _io.read(path, map_location=map_location)
+                data = _io.read(path, map_location=map_location, mmap=True)
             except UnreadableCheckpointError:
                 raise
             except CheckpointError as exc:  # damaged past what the quick probe sees

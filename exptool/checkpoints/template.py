@@ -61,7 +61,7 @@ def load_model_from_path(path: str | os.PathLike, model: Any, optimizer: Any = N
         UnsafeCheckpointError: the file holds objects the safe loader refuses (opt in with weights_only=False).
     """
     path = Path(path)
-    data = _io.read(path, map_location=device, weights_only=weights_only)
+    data = _io.read(path, map_location=device, weights_only=weights_only, mmap=True)
     _io.apply(data, path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, strict=strict)
     from .manager import _info  # noqa: PLC0415
 

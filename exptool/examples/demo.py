@@ -3,7 +3,8 @@
 It needs no download (the data are generated from a fixed seed), runs in a few seconds on a CPU and
 shows every part of exptool: a progress bar (``ctx.progress``), CSV + TensorBoard logs, a checkpoint per epoch plus
 the best one, resume after an interruption (at any step, not only at epoch ends), torchrun/DDP,
-and a decision-boundary image in ``visualizations/``. Try::
+and a decision-boundary image in ``visualizations/``. On a CPU it trains on one thread (the
+``threads`` setting; see :mod:`exptool.threads`). Try::
 
     exp init-run -e demo -r first && exp train --trainer demo
     exp train --trainer demo --set epochs=20     # continues the same run for 10 more epochs
@@ -30,6 +31,7 @@ default_config: dict[str, Any] = {
     "batch_size": 64,
     "lr": 0.01,
     "weight_decay": 0.0,
+    "threads": "auto",  # torch's CPU threads: "auto" (one for a model this small) or a number
 }
 
 
@@ -134,6 +136,9 @@ def train(ctx: Any) -> None:
     epochs = int(cfg["epochs"])
 
     model = make_model(int(cfg["hidden"]), int(cfg["layers"])).to(ctx.device)
+    from exptool.threads import use_threads  # noqa: PLC0415
+
+    threads = use_threads(cfg["threads"], model, ctx.device)  # more threads only slow a tiny MLP down
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     ctx.resume(model, optimizer)  # no-op on a fresh run; restores weights, optimiser and RNG otherwise
     net = model
@@ -149,10 +154,11 @@ def train(ctx: Any) -> None:
     console = _console() if ctx.is_main else None
     if console is not None:
         ctx.logger.log_config(cfg)
+        on_threads = f" ({threads} thread{'s' if threads != 1 else ''})" if str(ctx.device).startswith("cpu") else ""
         where = f"resuming at step {step} (epoch {first_epoch + 1})" if ctx.is_resume else "fresh start"
         console.print(
             f"[bold]demo[/]: {cfg['dataset']}, {len(y)} points, MLP {cfg['layers']}x{cfg['hidden']}, "
-            f"{epochs} epochs x {steps_per_epoch} steps, device {ctx.device}, {where}"
+            f"{epochs} epochs x {steps_per_epoch} steps, device {ctx.device}{on_threads}, {where}"
         )
     best = {"val_acc": -1.0, "epoch": 0}
     started = time.time()
