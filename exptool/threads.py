@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["TINY_PARAMETERS", "limited_threads", "threads_for", "use_threads"]
+__all__ = ["TINY_PARAMETERS", "limited_threads", "parse_threads", "threads_for", "use_threads"]
 
 TINY_PARAMETERS = 1_000_000  # below this, one thread trains an MLP-sized model fastest
 
@@ -50,6 +50,24 @@ def threads_for(model: Any, device: Any = None) -> int | None:
     return 1
 
 
+def parse_threads(threads: int | str | None) -> int | None:
+    """``threads`` as a count, or None for ``"auto"``/None.
+
+    Raises:
+        UsageError: neither a positive whole number nor ``"auto"``.
+    """
+    if threads is None or (isinstance(threads, str) and threads.strip().lower() == "auto"):
+        return None
+    try:
+        count = int(threads)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or isinstance(threads, bool) or (isinstance(threads, float) and threads != count):
+        raise UsageError(f"threads must be a positive integer or 'auto', not {threads!r}.",
+                         hint="e.g. --set threads=1, or threads=auto to let exptool choose")
+    return count
+
+
 def use_threads(threads: int | str | None = "auto", model: Any = None, device: Any = None) -> int:
     """Set torch's intra-op thread count and return the count in effect.
 
@@ -64,16 +82,9 @@ def use_threads(threads: int | str | None = "auto", model: Any = None, device: A
     """
     import torch  # noqa: PLC0415 - keep torch out of `import exptool`
 
-    if threads is None or (isinstance(threads, str) and threads.strip().lower() == "auto"):
+    chosen = parse_threads(threads)
+    if chosen is None:
         chosen = threads_for(model, device)
-    else:
-        try:
-            chosen = int(threads)
-        except (TypeError, ValueError):
-            chosen = 0
-        if chosen < 1 or isinstance(threads, bool) or (isinstance(threads, float) and threads != chosen):
-            raise UsageError(f"threads must be a positive integer or 'auto', not {threads!r}.",
-                             hint="e.g. --set threads=1, or threads=auto to let exptool choose")
     if chosen is not None and chosen != torch.get_num_threads():
         torch.set_num_threads(chosen)
     return torch.get_num_threads()

@@ -49,3 +49,21 @@ def test_limited_threads_restores_the_count_even_on_error():
         assert torch.get_num_threads() == 1
         raise RuntimeError("boom")
     assert torch.get_num_threads() == 2
+
+
+def test_the_run_context_takes_the_count_from_its_config(tmp_path):
+    from exptool.training.context import RunContext
+    from exptool.workspace import Workspace
+
+    ws, _ = Workspace.init(tmp_path / "ws")
+    run = ws.run("e", "r")
+    tiny = torch.nn.Linear(8, 8)
+    torch.set_num_threads(2)
+    ctx = RunContext(run=run, config={}, logger=None, checkpoints=None, device=torch.device("cpu"), seed=1)
+    assert ctx.use_threads(tiny) == 1  # "auto" by default
+    assert RunContext(run=run, config={"threads": 2}, logger=None, checkpoints=None, device="cpu",
+                      seed=1).use_threads(tiny) == 2
+    assert ctx.use_threads(tiny, threads=1) == 1
+    with pytest.raises(UsageError):
+        RunContext(run=run, config={"threads": "lots"}, logger=None, checkpoints=None, device="cpu",
+                   seed=1).use_threads(tiny)

@@ -281,6 +281,7 @@ def test_demo_trains_logs_checkpoints_draws_and_resumes(exp, ws):
     assert res.returncode == 0, res.stderr
     run_path = ws / "experiments" / "demo" / "first"
     assert "val_acc" in res.stdout and "decision boundary" in res.stdout
+    assert "device cpu (1 thread)" in res.stdout or "OMP_NUM_THREADS" in os.environ  # tiny model: one thread
     steps = _steps(run_path)
     per_epoch = steps[-1] // 2
     assert steps == list(range(1, 2 * per_epoch + 1))

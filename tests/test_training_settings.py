@@ -52,7 +52,8 @@ def test_bad_values_name_key_value_and_what_is_allowed(config, key, allowed):
 @pytest.mark.parametrize(
     ("config", "key"),
     [({"epochs": None}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"lr": "abc"}, "lr"),
-     ({"val_fraction": 1.0}, "val_fraction"), ({"dataset": "mnist"}, "dataset"), ({"epochs": 2.5}, "epochs")],
+     ({"val_fraction": 1.0}, "val_fraction"), ({"dataset": "mnist"}, "dataset"), ({"epochs": 2.5}, "epochs"),
+     ({"threads": 0}, "threads"), ({"threads": "many"}, "threads")],
 )
 def test_the_demo_checks_its_own_keys(config, key):
     with pytest.raises(ConfigError, match=f"Config key '{key}'"):

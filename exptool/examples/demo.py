@@ -136,9 +136,7 @@ def train(ctx: Any) -> None:
     epochs = int(cfg["epochs"])
 
     model = make_model(int(cfg["hidden"]), int(cfg["layers"])).to(ctx.device)
-    from exptool.threads import use_threads  # noqa: PLC0415
-
-    threads = use_threads(cfg["threads"], model, ctx.device)  # more threads only slow a tiny MLP down
+    threads = ctx.use_threads(model, cfg["threads"])  # one CPU thread: more only slow a tiny MLP down
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     ctx.resume(model, optimizer)  # no-op on a fresh run; restores weights, optimiser and RNG otherwise
     net = model
@@ -260,6 +258,13 @@ def check_config(config: dict[str, Any]) -> None:
         value = cfg[key]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
             raise bad_value(key, value, "expected a number of at least 0")
+    from ..errors import UsageError  # noqa: PLC0415
+    from ..threads import parse_threads  # noqa: PLC0415
+
+    try:
+        parse_threads(cfg["threads"])
+    except UsageError:
+        raise bad_value("threads", cfg["threads"], "expected a whole number of at least 1, or 'auto'") from None
     if cfg["lr"] == 0:
         raise bad_value("lr", cfg["lr"], "expected a number above 0")
     fraction = cfg["val_fraction"]

@@ -187,6 +187,18 @@ class RunContext:
             every=every,
         )
 
+    def use_threads(self, model: Any = None, threads: int | str | None = None) -> int:
+        """Set torch's CPU thread count for training ``model`` here and return the count in effect.
+
+        ``threads`` defaults to the config's ``threads`` key, else ``"auto"``: one thread for a
+        model under a million parameters on the CPU (more only slow it down), torch's default
+        otherwise; a count from ``OMP_NUM_THREADS`` is never overridden. See :mod:`exptool.threads`.
+        """
+        from ..threads import use_threads  # noqa: PLC0415
+
+        chosen = self.config.get("threads", "auto") if threads is None else threads
+        return use_threads(chosen, model, self.device)
+
     def barrier(self) -> None:
         """Wait for every rank (no-op without torchrun)."""
         if self.is_distributed:
