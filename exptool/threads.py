@@ -8,9 +8,9 @@ thread, on a loaded 2-core machine). Large models and big batches do gain from t
 
 Choose the count in any of these ways (the first that applies wins):
 
-- ``OMP_NUM_THREADS=N exp train ...`` (or ``torch.set_num_threads(N)`` in your code): exptool
-  never overrides a count you set;
-- ``use_threads(N)``, or ``ctx.use_threads(N)`` in a trainer;
+- ``OMP_NUM_THREADS=N exp train ...``: "auto" never overrides a count set in the environment;
+- ``use_threads(N)``, ``ctx.use_threads(model, N)`` or ``--set threads=N`` in a trainer that calls
+  ``ctx.use_threads``, or ``torch.set_num_threads(N)`` in your own code;
 - ``use_threads("auto", model, device)`` (what the demo does): one thread for a model with fewer
   than :data:`TINY_PARAMETERS` parameters on the CPU, torch's default otherwise.
 """
