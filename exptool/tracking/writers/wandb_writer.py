@@ -255,7 +255,7 @@ class WandbWriter(Writer):
             return
         if not self._started.wait(min(self._finish_timeout, _START_GRACE)):
             # Still in wandb.init (server unreachable?): a short grace only, the backlog is dropped.
-            self.failed = True
+            # (Not marked failed: if wandb.init gives up later, at exit, its own warning still shows.)
             self.backlog.close()
             _warn(f"W&B had still not started {min(self._finish_timeout, _START_GRACE):g} s after finish() "
                   "(server unreachable?); giving up on it.")
