@@ -223,7 +223,7 @@ class WandbWriter(Writer):
 
     def log_system(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
         # W&B's steps only go forward: logged at the current training step they merge into its row.
-        self._put(("metrics", step, metrics))
+        self._put(("metrics", step, metrics), 200 + 80 * len(metrics))
 
     def log_image(self, tag: str, image: Any, step: int) -> None:
         png = image.__dict__.get("png", b"")  # cached_property: counted only when already encoded
