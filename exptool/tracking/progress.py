@@ -210,7 +210,7 @@ class Progress:
         while len(window) > 2 and now - window[0][0] > _RATE_WINDOW_S:
             window.popleft()
         t0, s0 = window[0]
-        if now - t0 >= 0.2:
+        if now - t0 >= 0.2 or (force and now > t0):  # the final count of a short run still gets its rate
             self._rate = max(0.0, (self.step - s0) / (now - t0))
 
     def _record(self, finished: bool) -> None:
