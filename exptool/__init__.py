@@ -34,6 +34,10 @@ _LAZY = {
     "set_logger": "exptool.tracking",
     "register_writer": "exptool.tracking",
     "Writer": "exptool.tracking",
+    "MetricTracker": "exptool.tracking.meters",
+    "AverageMeter": "exptool.tracking.meters",
+    "print_": "exptool.tracking.template_api",
+    "log_info": "exptool.tracking.template_api",
     # checkpoints
     "CheckpointManager": "exptool.checkpoints",
     "save_checkpoint": "exptool.checkpoints",
@@ -56,10 +60,14 @@ _LAZY = {
     "RunContext": "exptool.training.context",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = ["LOGGER", "__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "LOGGER":  # the template's global logger: the current Logger, or None before the first one
+        from .tracking import current  # noqa: PLC0415
+
+        return current._current
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'exptool' has no attribute {name!r}")
@@ -69,7 +77,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"LOGGER"})
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -86,5 +94,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .profiler import Timer
     from .reproducibility import set_random_seed
     from .tracking import Logger, Writer, get_logger, register_writer, set_logger
+    from .tracking.logger import Logger as LOGGER  # noqa: N811
+    from .tracking.meters import AverageMeter, MetricTracker
+    from .tracking.template_api import log_info, print_
     from .training.context import RunContext
     from .workspace import Experiment, Run, Workspace

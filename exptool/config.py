@@ -179,13 +179,19 @@ def parse_value(text: str) -> Any:
 
 def parse_override(text: str) -> tuple[list[str], Any, bool]:
     """Parse ``key.sub=value`` (or ``+key.sub=value`` to add a new key) into (keys, value, add)."""
+    keys, value, add, _ = _parse_override(text)
+    return keys, value, add
+
+
+def _parse_override(text: str) -> tuple[list[str], Any, bool, str]:
+    """(keys, typed value, add, raw value text) of one override."""
     add = text.startswith("+")
     body = text[1:] if add else text
     key, sep, raw = body.partition("=")
     keys = key.strip().split(".")
     if not sep or not key.strip() or any(not k for k in keys):
         raise ConfigError(f"Bad override {text!r}: expected key=value, e.g. optimizer.lr=3e-4.")
-    return keys, parse_value(raw), add
+    return keys, parse_value(raw), add, raw
 
 
 def apply_overrides(
@@ -194,11 +200,17 @@ def apply_overrides(
     """Return a copy of ``config`` with dotted overrides applied.
 
     Overriding a key that does not exist is an error unless the override starts with ``+``
-    (``+model.dropout=0.1``) or ``allow_new`` is set.
+    (``+model.dropout=0.1``) or ``allow_new`` is set. A value must fit the type of the value it
+    replaces (see :func:`fit_override`): ``lr=abc`` over ``lr: 0.01`` is an error, not a poisoned
+    config. A quoted value (``name='0042'``, in a shell ``--set "name='0042'"``) is always taken as
+    that exact string.
+
+    Raises:
+        ConfigError: a malformed override, a missing key, or a value of the wrong type.
     """
     result = copy.deepcopy(dict(config))
     for text in overrides:
-        keys, value, add = parse_override(text)
+        keys, value, add, raw = _parse_override(text)
         node: Any = result
         for depth, key in enumerate(keys[:-1]):
             if key not in node:
@@ -208,10 +220,80 @@ def apply_overrides(
             node = node[key]
             if not isinstance(node, dict):
                 raise ConfigError(f"Override {text!r}: {'.'.join(keys[: depth + 1])} is not a mapping.")
-        if keys[-1] not in node and not (add or allow_new):
-            raise _missing(text, keys)
-        node[keys[-1]] = value
+        if keys[-1] not in node:
+            if not (add or allow_new):
+                raise _missing(text, keys)
+            node[keys[-1]] = value
+        else:
+            node[keys[-1]] = fit_override(node[keys[-1]], value, raw, text)
     return result
+
+
+def _quoted(raw: str) -> bool:
+    raw = raw.strip()
+    return len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in ("'", '"')
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Integral):
+        return "an integer"
+    if isinstance(value, numbers.Real):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _fits(old: Any, new: Any, raw: str) -> tuple[bool, Any]:
+    """(fits, value to store) for ``new`` replacing ``old``."""
+    if isinstance(old, bool):
+        return isinstance(new, bool), new
+    if isinstance(old, numbers.Integral):
+        whole = isinstance(new, numbers.Real) and not isinstance(new, bool) and float(new).is_integer()
+        return whole, int(new) if whole else new
+    if isinstance(old, numbers.Real):
+        number = isinstance(new, numbers.Real) and not isinstance(new, bool)
+        return number, float(new) if number else new
+    if isinstance(old, str):
+        if isinstance(new, str):
+            return True, new
+        return isinstance(new, (numbers.Real, bool)), raw.strip()  # the text as typed: run=0042 -> "0042"
+    if isinstance(old, Mapping):
+        return isinstance(new, Mapping), new
+    if isinstance(old, (list, tuple)):
+        return isinstance(new, (list, tuple)), list(new) if isinstance(new, (list, tuple)) else new
+    return True, new
+
+
+def fit_override(old: Any, new: Any, raw: str, text: str) -> Any:
+    """``new`` (parsed from ``raw``) made to fit the type of the ``old`` value it replaces.
+
+    Fits: the same type; an integer where a number was (stored as a float); a whole number where
+    an integer was; any scalar where a string was (the text as typed, so ``run=0042`` stays
+    ``"0042"``); ``null`` anywhere, anything where ``null`` was; a quoted value anywhere (the way
+    to force a string). Everything else (a word where a number was, a scalar where a mapping or
+    list was, ...) raises :class:`ConfigError` naming the key, both types and the way out.
+    """
+    if old is None or new is None or _quoted(raw):
+        return new
+    fits, value = _fits(old, new, raw)
+    if fits:
+        return value
+    key = text.lstrip("+").partition("=")[0].strip()
+    shown = "" if isinstance(old, (Mapping, list, tuple)) else f" ({json.dumps(old)[:40]})"
+    message = f"Override {text!r}: {key} is {_kind(old)}{shown} in the config; {raw.strip()!r} is {_kind(new)}."
+    if isinstance(old, Mapping):
+        hint = f"Override one of its keys (e.g. {key}.{next(iter(old), 'KEY')}=...)"
+    else:
+        hint = f"Give {_kind(old)}"
+    hint += f", or quote the value to store it as text: --set \"{key}='{raw.strip()}'\""
+    raise ConfigError(message, hint=hint)
 
 
 def _missing(text: str, keys: list[str]) -> ConfigError:
@@ -235,6 +317,8 @@ def merge_configs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[
 
 def as_config_dict(config: Any) -> dict[str, Any]:
     """A config given as a mapping, a dataclass, an object with ``to_dict()`` or a namespace, as a dict."""
+    if isinstance(config, dict) and callable(getattr(config, "plain", None)):  # a TrackedConfig: no reads counted
+        return config.plain()
     if isinstance(config, Mapping):
         return dict(config)
     if hasattr(config, "to_dict"):

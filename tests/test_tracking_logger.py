@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_tracking_readers import csv_series, tb_series, wandb_series
 
-from exptool.errors import NoCurrentRunError, NotFoundError, UsageError
+from exptool.errors import NoCurrentRunError, UsageError
 from exptool.tracking import Logger, Writer, get_logger, register_writer, set_logger
 
 
@@ -176,8 +176,9 @@ def test_finding_the_run_by_name_current_or_path(run, monkeypatch):
     monkeypatch.setenv("EXP_EXPERIMENT", "exp1")
     monkeypatch.setenv("EXP_RUN", "run1")
     assert Logger().run == run
-    with pytest.raises(NotFoundError):
-        Logger("exp1", "missing")
+    created = Logger("exp1", "missing")  # the template's Logger made a missing run; so does this one
+    assert created.run.exists() and created.run.missing_subdirs() == []
+    created.finish()
     monkeypatch.delenv("EXP_RUN")
     with pytest.raises(NoCurrentRunError):
         Logger()

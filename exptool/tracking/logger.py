@@ -25,16 +25,33 @@ from ..runtime import current_rank, warn
 from . import _history, _recovery, _shutdown, current
 from ._values import check_name, to_floats, to_step
 from .registry import canonical_name, get_factory
+from .template_api import TemplateLoggerMixin
 from .textlog import TextLog, check_level
 from .writers.base import Writer
 
 
-class Logger:
+def _run_at(exp_name: str | None, run_name: str | None, exp_path: str | os.PathLike) -> Any:
+    """The template's ``Logger(exp_name, run_name, exp_path)``: ``exp_path`` holds the experiments
+    (or, without names, is the run folder itself)."""
+    from ..workspace import Run  # noqa: PLC0415
+
+    base = Path(exp_path)
+    return Run.from_path(base / exp_name / run_name if exp_name and run_name else base)
+
+
+class Logger(TemplateLoggerMixin):
     """Log metrics, images, histograms, configs and text for one run.
+
+    A run that does not exist yet is created. Used on its own (a script, not ``exp train``), the
+    logger also keeps the run's record: ``running`` while it lives, then ``completed``, ``failed``
+    or ``interrupted`` (see :mod:`exptool.tracking.run_status`), and ``log_config`` saves the
+    run's ``config.json``.
 
     Args:
         exp_name: experiment name (default: the current experiment, as ``exp`` resolves it).
         run_name: run name (default: the current run).
+        exp_path: the template's argument: the folder holding the experiments (default: the
+            workspace's ``experiments/``), or, without names, the run folder itself.
         run: an :class:`exptool.workspace.Run` (or a run folder path) instead of names.
         rank: process rank (default: detected; only rank 0 writes).
         resume_step: training restarts after this step: rows and points logged before for later
@@ -48,6 +65,8 @@ class Logger:
         make_current: make this the logger :func:`get_logger` returns.
         system_metrics: sample CPU, memory and GPUs in the background (True: every 10 s; a
             number: every that many seconds); see :meth:`log_system_metrics`.
+        manage_run: keep the run's status in ``run.json`` (default: yes, unless ``exp train`` or
+            another process owns the run).
 
     Example::
 
@@ -60,6 +79,7 @@ class Logger:
         self,
         exp_name: str | None = None,
         run_name: str | None = None,
+        exp_path: str | os.PathLike | None = None,
         *,
         run: Any = None,
         rank: int | None = None,
@@ -69,18 +89,29 @@ class Logger:
         make_current: bool = True,
         history: str = "continue",
         system_metrics: bool | float = False,
+        manage_run: bool | None = None,
     ):
         self._history = _history.check(history)
         if run is None:
-            from ..state import find_run  # noqa: PLC0415
+            if exp_path is not None:
+                run = _run_at(exp_name, run_name, exp_path)
+            else:
+                from ..state import find_run  # noqa: PLC0415
 
-            run = find_run(exp_name, run_name, root)
+                run = find_run(exp_name, run_name, root)
         elif isinstance(run, (str, os.PathLike)):
             from ..workspace import Run  # noqa: PLC0415
 
             run = Run.from_path(run)
-        self.run = run.require()
         self.rank = current_rank() if rank is None else int(rank)
+        if self.rank == 0 and not run.exists():
+            run.create(exist_ok=True)  # the template's Logger made the run's folders too
+        self.run = run
+        self._status = None
+        if self.rank == 0 and manage_run is not False:
+            from .run_status import RunStatus  # noqa: PLC0415
+
+            self._status = RunStatus.claim(run)
         self.echo = echo
         self._resume_step = None if resume_step is None else to_step(resume_step)
         self._step: int | None = self._resume_step
@@ -120,6 +151,7 @@ class Logger:
         self._text = None
         self._recovery = _recovery.Recovery(self)
         self._system = None
+        self._status = None
         return self
 
     # -- properties -------------------------------------------------------------------------
@@ -192,7 +224,11 @@ class Logger:
             self._writers[name] = instance
             self._refresh_fanout()
         if self._text is not None:
-            self._text.write(f"{name} writer started for run {self.run.id}", "info")
+            text = self._text
+            if callable(getattr(instance, "report_start", None)):  # starts in the background (W&B)
+                instance.report_start(lambda message, level="info": text.write(message, level))
+            else:
+                text.write(f"{name} writer started for run {self.run.id}", "info")
         return instance
 
     def initialize(self, *names: str | Iterable[str], **options: Mapping[str, Any]) -> Logger:
@@ -208,17 +244,25 @@ class Logger:
             self.add_writer(name, **dict(options.get(name) or {}))
         return self
 
-    def initialize_csv(self, **options: Any) -> Writer | None:
-        """Write metrics to ``logs/metrics.csv``."""
+    def initialize_csv(self, file_name: str | None = None, **options: Any) -> Writer | None:
+        """Write metrics to ``logs/metrics.csv`` (or ``logs/<file_name>``, the template's argument)."""
+        if file_name is not None and self.run is not None and "path" not in options:
+            options["path"] = self.run.logs_dir / file_name
         return self.add_writer("csv", **options)
 
     def initialize_tensorboard(self, **options: Any) -> Writer | None:
         """Write TensorBoard event files to ``logs/``."""
         return self.add_writer("tensorboard", **options)
 
-    def initialize_wandb(self, project: str | None = None, **kwargs: Any) -> Writer | None:
-        """Log to W&B (offline when there are no credentials); ``kwargs`` go to ``wandb.init``."""
-        return self.add_writer("wandb", project=project, **kwargs)
+    def initialize_wandb(self, project: str | None = None, *, project_name: str | None = None,
+                         **kwargs: Any) -> Writer | None:
+        """Log to W&B (offline when there are no credentials); ``kwargs`` go to ``wandb.init``.
+
+        ``project_name`` is the template's name for ``project``.
+        """
+        if project is not None and project_name is not None and project != project_name:
+            raise UsageError(f"initialize_wandb: project {project!r} and project_name {project_name!r} differ.")
+        return self.add_writer("wandb", project=project or project_name, **kwargs)
 
     def _refresh_fanout(self) -> None:
         failing = self._recovery.failing
@@ -371,6 +415,8 @@ class Logger:
             return
 
         data = as_config_dict(config)
+        if self._status is not None:
+            self._status.record_config(data)
         if self._text is not None:
             self._text.write("config: " + json.dumps(data, default=str, sort_keys=False), "info")
         with self._lock:
@@ -416,12 +462,13 @@ class Logger:
         self.log_text("git_hash", git_hash, 0)
         return git_hash
 
-    def log_info(self, message: Any, level: str = "info") -> None:
+    def log_info(self, message: Any, level: str = "info", *, message_type: str | None = None) -> None:
         """Append a timestamped line to ``logs/log.txt`` (and print it unless ``echo`` is off).
 
-        ``level``: debug, info, warning, error or critical. Debug lines are not printed.
+        ``level``: debug, info, warning, error or critical (``message_type`` is the template's
+        name for it). Debug lines are not printed.
         """
-        level = check_level(level)
+        level = check_level(message_type if message_type is not None else level)
         if not self.is_main:
             return
         if self._text is not None and not self._finished:
@@ -486,8 +533,12 @@ class Logger:
         with self._lock:
             self._each("flush")
 
-    def finish(self, reason: str | None = None) -> None:
-        """Flush and close every writer. Safe to call twice; runs by itself at exit and on SIGTERM."""
+    def finish(self, reason: str | None = None, *, error: BaseException | None = None) -> None:
+        """Flush and close every writer. Safe to call twice; runs by itself at exit and on SIGTERM.
+
+        A logger that keeps its run's record marks it ``completed`` (``failed`` when ``error``, or
+        an uncaught exception at exit, ended the script; ``interrupted`` after Ctrl-C or SIGTERM).
+        """
         system, self._system = self._system, None
         if system is not None and not self._finished:
             system.stop()  # its last sample still reaches the writers
@@ -509,6 +560,10 @@ class Logger:
         self._recovery.report()
         _shutdown.untrack(self)
         current.forget(self)
+        if self._status is not None:
+            from .run_status import status_at_exit  # noqa: PLC0415
+
+            self._status.end(*status_at_exit(reason, error))
 
     def __enter__(self) -> Logger:
         return self
@@ -516,4 +571,4 @@ class Logger:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc is not None and self._text is not None and not self._finished:
             self._text.write(f"stopped by {exc_type.__name__}: {exc}", "error")
-        self.finish()
+        self.finish(error=exc)

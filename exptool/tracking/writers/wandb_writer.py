@@ -117,7 +117,11 @@ class WandbWriter(Writer):
         self._started = threading.Event()  # wandb.init returned or failed
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._start_report: Any = None  # (message, level) once wandb.init succeeded or failed
+        self._report_to: Any = None
+        self._report_lock = threading.Lock()
         if self.mode == "disabled":
+            self._start_report = ("wandb writer disabled (WANDB_MODE=disabled); nothing is sent to W&B", "info")
             return
         self._logs_dir = Path(run.logs_dir) if run is not None else Path.cwd()
         if reason:
@@ -144,6 +148,27 @@ class WandbWriter(Writer):
         if not self.failed:
             self.failed = True
             _warn(f"W&B {what} failed ({exc.__class__.__name__}: {exc}); continuing without W&B.")
+            if what == "start":
+                self._reported(f"wandb writer failed to start ({exc.__class__.__name__}: {exc})", "error")
+
+    def report_start(self, callback: Any) -> None:
+        """Call ``callback(message, level)`` once W&B has started or failed to (``wandb.init`` runs in the
+        background, so the Logger cannot say "started" when the writer is created)."""
+        with self._report_lock:
+            self._report_to = callback
+            report = self._start_report
+        if report is not None:
+            callback(*report)
+
+    def _reported(self, message: str, level: str) -> None:
+        with self._report_lock:
+            self._start_report = (message, level)
+            callback = self._report_to
+        if callback is not None:
+            try:
+                callback(message, level)
+            except Exception:  # noqa: BLE001 - the text log is closed already: nothing to tell
+                pass
 
     def _work(self, init: dict[str, Any], init_timeout: float) -> None:
         wandb: Any = None
@@ -155,6 +180,7 @@ class WandbWriter(Writer):
             self.wandb_run = wandb.init(settings=settings, reinit="create_new", **init)
             self.sync_dir = Path(self.wandb_run.settings.sync_dir)
             atomic_write_text(self._logs_dir / _RUN_ID_FILE, self.wandb_run.id + "\n", fsync=False)
+            self._reported(f"wandb writer started: W&B run {init.get('name')} ({self.mode})", "info")
             # W&B tears its service down at exit; registered after it, this close runs first.
             atexit.register(self.close)
         except BaseException as exc:  # noqa: BLE001 - any W&B failure must not reach training
