@@ -20,11 +20,16 @@ YAML_SUFFIXES = (".yaml", ".yml")
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Load a YAML or JSON config file (YAML with the safe loader).
 
+    A bare name that is not a file here (``load_config("default")``, the template's call) is
+    looked up in the workspace's ``config/`` and ``configurations/`` folders.
+
     Raises:
         NotFoundError: the file does not exist.
         ConfigError: the file cannot be parsed; the message names the file and line.
     """
     path = Path(path)
+    if not path.suffix and len(path.parts) == 1 and not path.exists():
+        path = _named_config(str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -56,6 +61,20 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping (key: value) at the top level.")
     return data
+
+
+def _named_config(name: str) -> Path:
+    from .errors import NotAWorkspaceError  # noqa: PLC0415
+    from .workspace import Workspace  # noqa: PLC0415
+
+    try:
+        workspace = Workspace.find()
+    except NotAWorkspaceError:
+        raise NotFoundError(
+            f"Config {name!r} not found: no such file here, and not inside a workspace to look it up in.",
+            hint="Give a path to a YAML/JSON file, or run this inside a workspace (exp init).",
+        ) from None
+    return workspace.resolve_config(name)
 
 
 _UNIQUE_KEY_LOADER: Any = None
@@ -110,14 +129,19 @@ def _key_on_line(text: str, index: int) -> str | None:
     return found.group(1) if found else None
 
 
-def save_config(config: Mapping[str, Any], path: str | os.PathLike) -> Path:
+def save_config(config: Mapping[str, Any], path: str | os.PathLike, run: str | None = None) -> Path:
     """Save ``config`` atomically as JSON or YAML, chosen by the file suffix.
 
     NumPy and 0-d torch scalars become plain numbers, paths become strings, tuples and sets lists.
+    ``save_config(config, exp, run)`` (the template's call) writes that run's ``config.json``.
 
     Raises:
         ConfigError: a value has no YAML/JSON form (the message names its key); nothing is written.
     """
+    if run is not None:
+        from .config_compat import resolve_run  # noqa: PLC0415
+
+        path = resolve_run(os.fspath(path), run).require().config_path
     path = Path(path)
     plain = _plain(config, "", path)
     if path.suffix.lower() in YAML_SUFFIXES:

@@ -23,6 +23,10 @@ Example::
 Disabled (the default), a timer costs well under a microsecond per use. Set ``EXPTOOL_PROFILE=1``
 in the environment to start enabled.
 
+The template's way, ``Timer.enabled = True``, also makes each outermost timer print its tree of
+timings when it ends, as the template's ``Timer`` did (``profiler.enable(echo=True)`` does the
+same; ``profiler.enable()`` only gathers figures for ``print_report``).
+
 This module never imports torch: it synchronises CUDA only when torch is already imported and
 CUDA is initialised.
 """
@@ -59,6 +63,31 @@ class _Stack(threading.local):
     def __init__(self) -> None:
         # entries: (timer, path, start_ns, synchronised)
         self.stack: list[tuple[Timer, _Path, int, bool]] = []
+        self.done: list[tuple[int, _Path, int]] = []  # (start_ns, path, elapsed_ns) of the block being echoed
+
+
+class _Switch:
+    """The global on/off switch, and whether outermost timers print their timings (the template's habit)."""
+
+    __slots__ = ("enabled", "echo")
+
+    def __init__(self) -> None:
+        self.enabled = os.environ.get("EXPTOOL_PROFILE", "").strip().lower() in ("1", "true", "yes", "on")
+        self.echo = False
+
+
+_switch = _Switch()
+
+
+class _TimerType(type):
+    @property
+    def enabled(cls) -> bool:
+        """The global switch: ``Timer.enabled = True`` (the template's way) also turns printing on."""
+        return _switch.enabled
+
+    @enabled.setter
+    def enabled(cls, value: bool) -> None:
+        _switch.enabled = _switch.echo = bool(value)
 
 
 @dataclass
@@ -96,7 +125,7 @@ def _synchronize() -> None:
     sys.modules["torch"].cuda.synchronize()
 
 
-class Timer:
+class Timer(metaclass=_TimerType):
     """A named, nestable timer: use it as a context manager or as a decorator.
 
     Timers do nothing until profiling is switched on (``exptool.profiler.enable()``,
@@ -114,7 +143,6 @@ class Timer:
         duration: seconds of this instance's most recent completed use, or ``None``.
     """
 
-    enabled: bool = os.environ.get("EXPTOOL_PROFILE", "").strip().lower() in ("1", "true", "yes", "on")
     duration: float | None = None
 
     def __init__(self, name: str | None = None, *, cuda_sync: bool | None = None):
@@ -152,6 +180,10 @@ class Timer:
             if stat is None:
                 stat = _stats[path] = _Stat()
             stat.add(elapsed)
+        if _switch.echo:
+            _tls.done.append((start, path, elapsed))
+            if not stack:
+                _print_block()
         return None
 
     def __call__(self, func: F) -> F:
@@ -168,14 +200,26 @@ class Timer:
         return wrapper  # type: ignore[return-value]
 
 
-def enable() -> None:
-    """Switch every timer on."""
-    Timer.enabled = True
+def _print_block() -> None:
+    """Print the timings of the outermost block that just ended, as a tree (the template's output)."""
+    done = sorted(_tls.done)
+    _tls.done = []
+    lines = ["Timings:"]
+    for _, path, elapsed in done:
+        indent = 2 * (len(path) - 1)
+        lines.append(f"{' ' * indent}{path[-1]:<{max(1, 30 - indent)}}{elapsed / 1e9:8.3f}s")
+    print("\n".join(lines), flush=True)
+
+
+def enable(echo: bool = False) -> None:
+    """Switch every timer on; with ``echo``, each outermost timer prints its timings when it ends."""
+    _switch.enabled = True
+    _switch.echo = echo
 
 
 def disable() -> None:
     """Switch every timer off (figures gathered so far are kept)."""
-    Timer.enabled = False
+    _switch.enabled = _switch.echo = False
 
 
 def is_enabled() -> bool:
@@ -188,6 +232,7 @@ def reset() -> None:
     with _lock:
         _stats.clear()
     _tls.stack.clear()
+    _tls.done.clear()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .errors import AlreadyExistsError, ConfigError, NotFoundError
 from .names import validate_name
 
 CONFIG_DIR = "config"
+TEMPLATE_CONFIG_DIR = "configurations"  # the template's name for config/; searched second
 DATA_DIR = "data"
 RUN_SUBDIRS = ("checkpoints", "logs", "visualizations", "plots")
 RUN_CONFIG = "config.json"
@@ -101,6 +102,11 @@ class Workspace(_Value):
         return self.root / CONFIG_DIR
 
     @property
+    def config_dirs(self) -> list[Path]:
+        """Where named configs are looked up: ``config/``, then the template's ``configurations/``."""
+        return [self.root / CONFIG_DIR, self.root / TEMPLATE_CONFIG_DIR]
+
+    @property
     def data_dir(self) -> Path:
         return self.root / DATA_DIR
 
@@ -124,9 +130,10 @@ class Workspace(_Value):
         direct = Path(name_or_path).expanduser()
         candidates = [direct] if direct.suffix else []
         if not direct.is_absolute():
-            candidates += [self.config_dir / f"{name_or_path}{sfx}" for sfx in CONFIG_SUFFIXES]
-            if direct.suffix:
-                candidates.append(self.config_dir / name_or_path)
+            for folder in self.config_dirs:
+                candidates += [folder / f"{name_or_path}{sfx}" for sfx in CONFIG_SUFFIXES]
+                if direct.suffix:
+                    candidates.append(folder / name_or_path)
         for cand in candidates:
             if cand.is_file():
                 return cand.absolute()
@@ -137,17 +144,19 @@ class Workspace(_Value):
         )
 
     def config_names(self) -> list[str]:
-        """Names (without suffix) of the config files in ``config/``."""
-        try:
-            entries = os.scandir(self.config_dir)
-        except OSError:
-            return []
-        with entries:
-            names = {
-                e.name.rsplit(".", 1)[0]
-                for e in entries
-                if e.is_file() and e.name.endswith(CONFIG_SUFFIXES) and not e.name.startswith(".")
-            }
+        """Names (without suffix) of the config files in ``config/`` and ``configurations/``."""
+        names: set[str] = set()
+        for folder in self.config_dirs:
+            try:
+                entries = os.scandir(folder)
+            except OSError:
+                continue
+            with entries:
+                names.update(
+                    e.name.rsplit(".", 1)[0]
+                    for e in entries
+                    if e.is_file() and e.name.endswith(CONFIG_SUFFIXES) and not e.name.startswith(".")
+                )
         return sorted(names)
 
 

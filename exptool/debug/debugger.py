@@ -15,17 +15,21 @@ from .breakpoints import BreakInfo, interactive_debugger, nonfinite_condition
 from .nan import NanFinding, NonFiniteError, find_nan
 from .selection import Watch, select_modules
 from .statistics import print_statistics, statistics_metrics, statistics_rows, stats_vector
+from .template import TemplateDebuggerMixin
 
 
-class ModelDebugger:
+class ModelDebugger(TemplateDebuggerMixin):
     """Record, break on and check the modules of a model while it runs.
 
     Configure what to watch with the chainable ``record_outputs``, ``record_weights``,
     ``record_gradients``, ``record_statistics``, ``set_breakpoint`` and ``watch_nan``, then run the
     model inside ``with debugger:`` (or between ``inspect()``/``inspect_once()`` and ``stop()``).
 
+    The template's list-based calls (``log_outputs([layer], ["name"])``, ``set_breakpoint([layer],
+    ["name"])``, results under those names) work too; see :mod:`exptool.debug.template`.
+
     Args:
-        model: the model to look into.
+        model: the model to look into (optional with the template's list-based calls only).
         once: do each watched thing only for the first pass, then remove the hooks (the template's
             ``inspect_once``); by default, every pass until the ``with`` block ends.
         keep: how many records (outputs, weights, gradients) to keep per module, oldest dropped
@@ -40,10 +44,11 @@ class ModelDebugger:
         nan_finding: the first ``NanFinding`` since the last ``clear()``, or ``None``.
     """
 
-    def __init__(self, model: nn.Module, *, once: bool = False, keep: int | None = 10,
+    def __init__(self, model: nn.Module | None = None, *, once: bool = False, keep: int | None = 10,
                  storage_device: str | torch.device | None = "cpu", train: bool | None = None,
                  debugger: Callable[[BreakInfo], None] | None = None):
-        if not isinstance(model, nn.Module):
+        self._template_init()
+        if model is not None and not isinstance(model, nn.Module):
             raise UsageError(f"ModelDebugger needs a torch.nn.Module, got {type(model).__name__}")
         if keep is not None and keep < 1:
             raise UsageError(f"keep must be at least 1 (or None for all), got {keep}")
@@ -56,7 +61,7 @@ class ModelDebugger:
         self.nan_finding: NanFinding | None = None
         self._raise_on_nan = False
         self._watches: dict[str, Watch] = {}
-        self._modules = dict(model.named_modules())
+        self._modules = dict(model.named_modules()) if model is not None else {}
         self._handles: dict[str, Any] = {}
         self._saved_modes: list[tuple[nn.Module, bool]] | None = None
         self._session = 0
@@ -126,6 +131,8 @@ class ModelDebugger:
         """
         if not (forward or backward):
             raise UsageError("set_breakpoint: choose forward=True and/or backward=True")
+        if self._is_template_call(modules):  # the template's set_breakpoint([layer], [name])
+            modules = tuple(self._template_targets(modules[0], modules[1], "set_breakpoint"))
         if when == "nonfinite":
             when = nonfinite_condition
         elif when is not None and not callable(when):
@@ -164,11 +171,13 @@ class ModelDebugger:
             self.stop()
         if once is not None:
             self.once = once
-        self._saved_modes = [(module, module.training) for module in self.model.modules()]
+        roots = [self.model] if self.model is not None else list(self._modules.values())
+        self._saved_modes = [(module, module.training) for root in roots for module in root.modules()]
         self._active = True
         try:
             if self.train is not None:
-                self.model.train(self.train)
+                for root in roots:
+                    root.train(self.train)
             self._attach()
         except BaseException:
             self.stop()
@@ -216,6 +225,8 @@ class ModelDebugger:
         records = table.get(name)
         if records is None:
             records = table[name] = deque(maxlen=self.keep)
+        elif len(records) == records.maxlen:
+            self._dropping(name)
         records.append(value)
 
     def _make_forward_hook(self, name: str, watch: Watch, session: int) -> Callable[..., None]:
@@ -310,17 +321,17 @@ class ModelDebugger:
         """Recorded gradients with respect to each module's output, oldest first."""
         return {name: list(records) for name, records in self._gradients.items()}
 
-    def get_output(self, name: str) -> list[Any]:
-        """Recorded outputs of one module (template name)."""
-        return list(self._outputs.get(display_name(name), ()))
+    def get_output(self, name: str | None = None) -> Any:
+        """Recorded outputs of one module (the template's name for ``outputs[name]``); all without a name."""
+        return self._template_get(self._outputs, name)
 
-    def get_weights(self, name: str) -> list[dict[str, torch.Tensor]]:
-        """Recorded parameters of one module (template name)."""
-        return list(self._weights.get(display_name(name), ()))
+    def get_weights(self, name: str | None = None) -> Any:
+        """Recorded parameters of one module; ``(weights, biases)`` for layers chosen with ``log_weights``."""
+        return self._template_get(self._weights, name, weights=True)
 
-    def get_gradients(self, name: str) -> list[torch.Tensor]:
-        """Recorded output gradients of one module (template name)."""
-        return list(self._gradients.get(display_name(name), ()))
+    def get_gradients(self, name: str | None = None) -> Any:
+        """Recorded output gradients of one module (template name); all without a name."""
+        return self._template_get(self._gradients, name)
 
     def clear(self) -> None:
         """Forget every record, statistic and NaN finding (the hooks stay)."""
@@ -377,5 +388,7 @@ class ModelDebugger:
         Returns:
             The first ``NanFinding`` in execution order, or ``None`` if everything stayed finite.
         """
+        if self.model is None:
+            raise UsageError("find_nan needs the model: create the debugger as ModelDebugger(model).")
         return find_nan(self.model, *args, loss_fn=loss_fn, modules=modules, **kwargs)
 
