@@ -39,6 +39,7 @@ class TensorBoardWriter(_FileWriter):
         if log_dir is None and run is None:
             raise TypeError("TensorBoardWriter needs a run or a log_dir")
         self.log_dir = Path(log_dir) if log_dir is not None else Path(run.logs_dir)
+        self._trial = run.id if run is not None else None  # the HParams table's name for this run: exp/run
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.path: Path | None = None
         self._fh: Any = None
@@ -147,7 +148,7 @@ class TensorBoardWriter(_FileWriter):
             return
         from tensorboard.plugins.hparams.summary_v2 import hparams_pb  # noqa: PLC0415 - slow import, once
 
-        summary = hparams_pb(hparams)
+        summary = hparams_pb(hparams, trial_id=self._trial)
         self._write_summary(0, list(summary.value))
 
     def resume(self, step: int) -> None:
