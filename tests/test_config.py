@@ -210,3 +210,52 @@ def test_merge_is_deep_and_copies():
     merged["extra"]["a"] = 2
     merged["model"]["name"] = "vit"
     assert override["extra"] == {"a": 1} and BASE["model"]["name"] == "resnet"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optimizer.lr=1", 1.0),  # an integer where a number was: stored as a number
+        ("optimizer.lr=3e-4", 3e-4),
+        ("epochs=3.0", 3),  # a whole number where an integer was
+        ("model.name=0042", "0042"),  # any scalar where a string was: the text as typed
+        ("model.name=true", "true"),
+        ("optimizer.lr=null", None),
+        ("optimizer.lr='auto'", "auto"),  # quoted: the explicit way to store a string anyway
+        ("epochs=\"10\"", "10"),
+        ("optimizer.betas=[0.5, 0.6]", [0.5, 0.6]),
+        ("model={name: vit, depth: 12}", {"name": "vit", "depth": 12}),
+    ],
+)
+def test_overrides_that_fit_the_type_they_replace(override, expected):
+    keys = override.partition("=")[0].split(".")
+    node = apply_overrides(BASE, [override])
+    for key in keys:
+        node = node[key]
+    assert node == expected and type(node) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optimizer.lr=abc", "optimizer.lr is a number (0.1) in the config; 'abc' is a string"),
+        ("epochs=2.5", "epochs is an integer (10) in the config; '2.5' is a number"),
+        ("epochs=true", "epochs is an integer (10) in the config; 'true' is a boolean"),
+        ("model=3", "model is a mapping in the config; '3' is an integer"),
+        ("optimizer.betas=0.9", "optimizer.betas is a list in the config; '0.9' is a number"),
+        ("model.name=[a]", "model.name is a string (\"resnet\") in the config; '[a]' is a list"),
+    ],
+)
+def test_an_override_of_the_wrong_type_is_a_usage_error_that_names_the_way_out(override, message):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(BASE, [override])
+    assert info.value.exit_code == EXIT_USAGE
+    assert message in info.value.message
+    key, _, raw = override.partition("=")
+    assert f"--set \"{key}='{raw}'\"" in info.value.hint
+
+
+def test_a_mapping_override_error_suggests_one_of_its_keys():
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(BASE, ["model=3"])
+    assert "model.name=..." in info.value.hint
