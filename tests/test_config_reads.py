@@ -24,7 +24,7 @@ def test_lookups_count_as_reads_listing_keys_does_not():
     cfg = TrackedConfig(CONFIG)
     cfg["lr"]
     cfg.get("epochs")
-    "empty" in cfg
+    assert "empty" in cfg
     list(cfg)
     cfg.keys()
     len(cfg)
