@@ -136,7 +136,7 @@ def test_completed_run_records_provenance_and_fresh_needs_clear(exp, tws):
     res = exp("train", "--fresh")
     assert res.returncode == 2 and "has checkpoints" in res.stderr and "--clear" in res.stderr
     assert _steps(run_path) == [1, 2, 3, 4, 5, 6]
-    res = exp("train", "--fresh", "--clear", "--set", "steps=3")
+    res = exp("train", "--fresh", "--clear", "--yes", "--set", "steps=3")
     assert res.returncode == 0, res.stderr
     assert _steps(run_path) == [1, 2, 3]
     rec = _record(run_path)
@@ -179,7 +179,7 @@ def test_failing_trainer_is_recorded_with_traceback(exp, tws):
     # exptool's own settings (a bad writer name) are bad usage, refused before anything is written:
     # --clear deletes nothing and config.json keeps its old value
     config_before = (run_path / "config.json").read_text()
-    res = exp("train", "--clear", "--set", "logging.writers=[nope]")
+    res = exp("train", "--clear", "--yes", "--set", "logging.writers=[nope]")
     assert res.returncode == 2 and "Config key 'logging.writers' is 'nope': not a writer" in res.stderr
     assert "known writers: csv, tensorboard, wandb" in res.stderr
     assert _record(run_path)["status"] == "failed"
@@ -263,7 +263,7 @@ def test_lock_stops_a_second_train_and_a_dead_holder_releases_it(exp, tws):
         proc.kill()
         proc.communicate(timeout=60)
     (run_path / "ready").unlink()
-    proc2 = _popen("train", "--trainer", "tt:sleeping", "--clear", cwd=tws)  # the stale lock is recovered
+    proc2 = _popen("train", "--trainer", "tt:sleeping", "--clear", "--yes", cwd=tws)  # the stale lock is recovered
     try:
         _wait_for(run_path / "ready", proc2)
     finally:
@@ -280,7 +280,7 @@ def test_demo_trains_logs_checkpoints_draws_and_resumes(exp, ws):
     res = exp("train", "--trainer", "demo", "--set", "epochs=2")
     assert res.returncode == 0, res.stderr
     run_path = ws / "experiments" / "demo" / "first"
-    assert "val_acc" in res.stdout and "decision boundary" in res.stdout
+    assert "val_acc" in res.stdout and "decision_boundary_step" in res.stdout  # the image, in the one summary
     assert "device cpu (1 thread)" in res.stdout or "OMP_NUM_THREADS" in os.environ  # tiny model: one thread
     steps = _steps(run_path)
     per_epoch = steps[-1] // 2

@@ -11,7 +11,7 @@ import typer
 from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
 from ._complete import complete_config, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors, silence_stdout
-from ._output import STATUS_STYLE, format_metrics, info, print_error, print_json, status_line, style
+from ._output import STATUS_STYLE, confirm, info, print_error, print_json, status_line, style, warn
 
 if TYPE_CHECKING:
     from ..training.launchers.base import Outcome
@@ -63,6 +63,7 @@ def train(
     clear: Annotated[
         bool, typer.Option("--clear", help="Delete the run's checkpoints, logs and images first (a fresh start).")
     ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --clear deletes.")] = False,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed (default: config 'seed', else random).")] = None,
     create: Annotated[bool, typer.Option("--create", help="Create the run if it does not exist.")] = False,
     nproc_per_node: Annotated[
@@ -100,6 +101,8 @@ def train(
     run_obj, spec, effective = resolve_training(
         ws, experiment, run, trainer=trainer, config=config, overrides=overrides, create=create
     )
+    if clear:
+        _confirm_clear(run_obj, spec, effective, resume, yes)
 
     def banner(summary: dict[str, Any]) -> None:
         if json_out:
@@ -114,8 +117,8 @@ def train(
             run_obj, spec, effective, seed=seed, resume=resume, clear=clear, launcher=launcher, on_start=banner
         )
     try:
-        _report(run_obj, spec, outcome, json_out)
-    except BrokenPipeError:  # the reader is gone (Ctrl-C also stopped `| tee`): the exit code still tells
+        _report(run_obj, spec, outcome, json_out, overrides or [], effective)
+    except OSError:  # the reader is gone (`| head`, a dropped terminal): the exit code and run.json still tell
         silence_stdout()
     if notify.command:
         _notify(notify, run_obj, outcome)
@@ -134,11 +137,44 @@ def _notify(settings: Any, run_obj: Run, outcome: Outcome) -> None:
     notify(settings.command, variables, settings.timeout)
 
 
-def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -> None:
-    """How the training ended: the --json object, or a line or two for people."""
-    from ..training.prepare import has_checkpoints  # noqa: PLC0415
+def _confirm_clear(run_obj: Run, spec: TrainerSpec, effective: dict[str, Any], resume: bool | None,
+                   yes: bool) -> None:
+    """--clear deletes a run's outputs: say what, ask on a terminal, refuse off one without --yes."""
+    from ..deletion import plan_clear  # noqa: PLC0415
+    from ..errors import UsageError  # noqa: PLC0415
+    from ..workspace import RUN_SUBDIRS  # noqa: PLC0415
 
-    step, metrics = run_obj.last_metrics()
+    if resume:
+        raise UsageError("--resume and --clear contradict each other.", hint="Use --clear alone for a fresh start.")
+    from ..training.registry import load_trainer  # noqa: PLC0415
+    from ..training.settings import check_trainer_config, read_settings  # noqa: PLC0415
+
+    read_settings(effective)  # refuse bad settings before asking to delete anything
+    check_trainer_config(load_trainer(spec, run_obj.workspace.root), effective)
+    plan = plan_clear(run_obj, RUN_SUBDIRS)
+    if plan.empty or yes:
+        if not plan.empty:
+            status_line(f"--clear: deleting {plan.describe()} of {run_obj.id}.")
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"--clear would delete {plan.describe()} of {run_obj.id}; refusing without confirmation.",
+            hint="Pass --yes to confirm when there is no terminal.",
+        )
+    if not confirm(f"--clear deletes {plan.describe()} of {run_obj.id}. Delete?"):
+        info("Nothing deleted.")
+        raise typer.Exit(1)
+
+
+def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool, overrides: list[str],
+            effective: dict[str, Any]) -> None:
+    """How the training ended: the --json object, or one summary for people."""
+    from ..training.prepare import has_checkpoints  # noqa: PLC0415
+    from ..training.report import end_of_run  # noqa: PLC0415
+    from ._summary import completed_lines, unread_lines, unread_set_keys  # noqa: PLC0415
+
+    facts = end_of_run(run_obj, outcome)
+    never_set = unread_set_keys(overrides, effective, outcome.unread_config)
     if json_out:
         print_json(
             {
@@ -154,15 +190,23 @@ def _report(run_obj: Run, spec: TrainerSpec, outcome: Outcome, json_out: bool) -
                 "seed": outcome.seed,
                 "world_size": outcome.world_size,
                 "duration_s": outcome.duration_s,
-                "last_step": step,
-                "last_metrics": metrics,
+                "last_step": facts["last_step"],
+                "last_metrics": facts["last_metrics"],
                 "health": run_obj.read_record().get("health"),
+                "best_checkpoint": facts["best"],
+                "last_checkpoint": facts["last_checkpoint"],
+                "unread_config": outcome.unread_config,
+                "unread_overrides": never_set,
             }
         )
-    elif outcome.status == "completed":
-        last = f"; last step {step}: {format_metrics(metrics, limit=6)}" if step is not None else ""
-        info(f"{style('completed', STATUS_STYLE['completed'])} {run_obj.id} in {outcome.duration_s:.1f} s{last}")
-        info(f"Logs: {run_obj.logs_dir}  (tensorboard --logdir {run_obj.logs_dir})")
+    if outcome.status == "completed":
+        for line in unread_lines(never_set, outcome.unread_config):  # stderr first: stdout may be gone
+            warn(line)
+        if not json_out:
+            for line in completed_lines(run_obj, facts, style("completed", STATUS_STYLE["completed"])):
+                info(line)
+    elif json_out:
+        return
     elif outcome.status == "interrupted":
         if has_checkpoints(run_obj):
             again = "run `exp train` again to resume from the last checkpoint"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from typing import Any
 
 default_config: dict[str, Any] = {
@@ -122,10 +121,13 @@ def _console() -> Any:
 
 def train(ctx: Any) -> None:
     """Train the spiral classifier in ``ctx``'s run (see the module docstring)."""
+    from collections import ChainMap  # noqa: PLC0415
+
     import torch  # noqa: PLC0415
     import torch.nn.functional as F  # noqa: PLC0415, N812
 
-    cfg = {**default_config, **ctx.config}
+    # `exp train` merges default_config in already; the lookups go to ctx.config, which records them.
+    cfg = ChainMap(ctx.config, default_config)
     x, y = make_data(str(cfg["dataset"]), int(cfg["samples"]), float(cfg["noise"]), int(cfg["data_seed"]))
     n_val = int(len(y) * float(cfg["val_fraction"]))
     x_val, y_val, x_train, y_train = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
@@ -139,11 +141,7 @@ def train(ctx: Any) -> None:
     threads = ctx.use_threads(model, cfg["threads"])  # one CPU thread: more only slow a tiny MLP down
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     ctx.resume(model, optimizer)  # no-op on a fresh run; restores weights, optimiser and RNG otherwise
-    net = model
-    if ctx.is_distributed:
-        from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
-
-        net = DistributedDataParallel(model)
+    net = ctx.wrap_model(model)  # DistributedDataParallel under torchrun, the model itself otherwise
     x_val, y_val = x_val.to(ctx.device), y_val.to(ctx.device)
     x_train, y_train = x_train.to(ctx.device), y_train.to(ctx.device)
 
@@ -151,15 +149,13 @@ def train(ctx: Any) -> None:
     first_epoch = step // steps_per_epoch
     console = _console() if ctx.is_main else None
     if console is not None:
-        ctx.logger.log_config(cfg)
+        ctx.logger.log_config(ctx.config)
         on_threads = f" ({threads} thread{'s' if threads != 1 else ''})" if str(ctx.device).startswith("cpu") else ""
         where = f"resuming at step {step} (epoch {first_epoch + 1})" if ctx.is_resume else "fresh start"
         console.print(
             f"[bold]demo[/]: {cfg['dataset']}, {len(y)} points, MLP {cfg['layers']}x{cfg['hidden']}, "
             f"{epochs} epochs x {steps_per_epoch} steps, device {ctx.device}{on_threads}, {where}"
         )
-    best = {"val_acc": -1.0, "epoch": 0}
-    started = time.time()
     total = epochs * steps_per_epoch
     stopped = False
     # The bar on a terminal, a line every 30 s in a log; progress.json for `exp show` / `exp watch`.
@@ -199,43 +195,21 @@ def train(ctx: Any) -> None:
                 metrics["train_acc"] = correct / seen
             ctx.logger.log({"train_loss": loss.item(), **metrics} if seen else metrics, step)
             ctx.checkpoints.save(step=step, epoch=epoch + 1, model=model, optimizer=optimizer, metrics=metrics)
-            if val_acc > best["val_acc"]:
-                best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch + 1}
             if console is not None:
                 bar.print(
                     f"epoch {epoch + 1:>3}/{epochs}  step {step:>5}  "
                     f"train_loss {loss.item():.4f}  val_loss {val_loss:.4f}  val_acc {val_acc:.3f}"
                 )
     if ctx.is_main and not stopped:
-        _finish(ctx, model, x_val.cpu(), y_val.cpu(), step, epochs, best, time.time() - started, console)
+        _finish(ctx, model, x_val.cpu(), y_val.cpu(), step)
 
 
-def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int, epochs: int, best: dict, seconds: float,
-            console: Any) -> None:
+def _finish(ctx: Any, model: Any, x_val: Any, y_val: Any, step: int) -> None:
+    """The decision-boundary image; `exp train` prints the one end-of-run summary (paths, best, time)."""
     model = model.cpu()
-    val_loss, val_acc = _evaluate(model, x_val, y_val)
+    _, val_acc = _evaluate(model, x_val, y_val)
     image = decision_boundary_image(model, x_val, y_val, f"{ctx.experiment}/{ctx.run_name}: val acc {val_acc:.1%}")
-    image_path = ctx.logger.log_image("decision_boundary", image, step)
-    best_path = ctx.checkpoints.best_path
-    ctx.logger.log_info(f"demo finished: step {step}, val_loss {val_loss:.4f}, val_acc {val_acc:.4f}")
-    if console is None:
-        return
-    from rich.table import Table  # noqa: PLC0415
-
-    table = Table(title=f"demo run {ctx.experiment}/{ctx.run_name}", show_header=False, title_justify="left")
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    table.add_row("epochs / steps", f"{epochs} / {step}")
-    table.add_row("final val", f"loss {val_loss:.4f}, accuracy {val_acc:.1%}")
-    if best.get("val_loss") is not None:
-        table.add_row("best epoch (this session)", f"{best['epoch']}: accuracy {best['val_acc']:.1%}")
-    table.add_row("time", f"{seconds:.1f} s")
-    table.add_row("metrics", str(ctx.run.metrics_path))
-    table.add_row("checkpoints", f"{ctx.checkpoints_dir} (best: {best_path.name if best_path else '-'})")
-    table.add_row("decision boundary", str(image_path))
-    table.add_row("TensorBoard", f"tensorboard --logdir {ctx.logs_dir}")
-    console.print(table)
-
+    ctx.logger.log_image("decision_boundary", image, step)
 
 
 train.default_config = default_config  # type: ignore[attr-defined]  # read by `exp train` for --set

@@ -56,6 +56,7 @@ class RunContext:
     trainer_name: str = ""
     resume_info: Any = None
     _stop_requested: bool = field(default=False, repr=False)
+    _stop_signal: str = field(default="SIGTERM", repr=False)
     _stop_polled: bool = field(default=False, repr=False)
 
     @property
@@ -141,11 +142,12 @@ class RunContext:
         info = self.checkpoints.resume(model, **kwargs)
         if info is not None:
             self.resume_info = info
-            step = int(getattr(info, "step", 0) or 0)
+            step = int(info.step) if getattr(info, "step", None) is not None else self.start_step  # else: inferred
             if step != self.start_step and self.logger is not None:
                 self.logger.resume(step)  # fell back to an older checkpoint: drop the logs after it
             self.start_step = step
-            self.start_epoch = int(getattr(info, "epoch", 0) or 0)
+            if getattr(info, "epoch", None) is not None:
+                self.start_epoch = int(info.epoch)
         return info
 
     def progress(
@@ -198,6 +200,29 @@ class RunContext:
 
         chosen = self.config.get("threads", "auto") if threads is None else threads
         return use_threads(chosen, model, self.device)
+
+    def wrap_model(self, model: Any, **ddp_options: Any) -> Any:
+        """``model`` wrapped for the current world size: ``DistributedDataParallel`` under torchrun
+        (``device_ids`` set on CUDA), the model itself in a single process.
+
+        Keep the unwrapped ``model`` for ``ctx.resume`` and ``ctx.checkpoints.save``; train through
+        the returned one. Without it, each process would train its own copy (exptool warns).
+        """
+        from .replicas import wrap_model  # noqa: PLC0415
+
+        return wrap_model(model, self.world_size, self.device, **ddp_options)
+
+    def sampler(self, dataset: Any, **options: Any) -> Any:
+        """A ``DistributedSampler`` giving this rank its share of ``dataset`` (None in a single process).
+
+        Pass it as ``DataLoader(dataset, sampler=ctx.sampler(dataset), shuffle=False)`` (shuffling is
+        the sampler's; options such as ``shuffle`` and ``seed`` go to it) and call
+        ``sampler.set_epoch(epoch)`` at the start of each epoch.
+        """
+        from .replicas import make_sampler  # noqa: PLC0415
+
+        options.setdefault("seed", self.seed)
+        return make_sampler(dataset, self.world_size, self.rank, **options)
 
     def barrier(self) -> None:
         """Wait for every rank (no-op without torchrun)."""

@@ -216,6 +216,10 @@ def prepare_run(
     try:
         check_outputs_readable(run)  # unreadable is not missing: decide nothing, delete nothing
         prepared.resume = _decide_resume(run, resume, clear, writes_records)
+        if prepared.resume:
+            from .resume_point import check_resume_point  # noqa: PLC0415
+
+            check_resume_point(run)  # a checkpoint without a step must not silently drop logged rows
         previous = run.read_record()
         prepared.seed = choose_seed(seed, settings, previous, prepared.resume)
         if writes_records:
@@ -292,6 +296,7 @@ def finish_run(prepared: PreparedRun, outcome: Outcome) -> Outcome:
             error=outcome.error,
             duration_s=outcome.duration_s,
             start_step=outcome.start_step,
+            unread_config=outcome.unread_config,
         )
     return outcome
 
@@ -307,11 +312,16 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _set_sigterm(handler: Any) -> Any:
-    """Install a SIGTERM handler and return the previous one (no-op outside the main thread)."""
+    """Install a handler for SIGTERM and SIGHUP (a dropped terminal); return the previous ones.
+
+    No-op outside the main thread. ``handler`` may be what an earlier call returned.
+    """
     if handler is None:
         return None
+    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = handler if isinstance(handler, dict) else dict.fromkeys(stops, handler)
     try:
-        return signal.signal(signal.SIGTERM, handler)
+        return {s: signal.signal(s, h) for s, h in previous.items() if h is not None}
     except ValueError:
         return None
 

@@ -32,6 +32,7 @@ from typing import Any
 from ..errors import ConfigError
 
 DEFAULT_WRITERS = ("csv", "tensorboard")
+OWN_KEYS = ("trainer", "seed", "device", "logging", "checkpoint", "threads")  # config keys exptool itself reads
 _DEVICE = re.compile(r"^([a-z_]+(:\d+)?)?$")
 _MAX_SEED = 2**63 - 1
 

@@ -12,6 +12,7 @@ way the status becomes ``interrupted`` and the exit code 130.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import traceback
@@ -25,6 +26,7 @@ from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, CheckpointError, E
 from ..workspace import Run, Workspace
 from .launchers.base import Outcome
 from .registry import TrainerSpec, load_trainer
+from .replicas import REPLICA_ENV, ReplicaCheck
 from .settings import TrainingSettings, read_settings
 
 GRACE_ENV = "EXPTOOL_STOP_GRACE"
@@ -61,14 +63,22 @@ def execute(
     Never raises for a trainer's failure or an interrupt: returns the :class:`Outcome` instead.
     """
     from ..checkpoints import CheckpointManager  # noqa: PLC0415
+    from ..config_reads import TrackedConfig, unread_keys  # noqa: PLC0415
     from ..reproducibility import set_random_seed  # noqa: PLC0415
+    from ..tracking.run_status import TRAINING_ENV  # noqa: PLC0415
     from .context import RunContext  # noqa: PLC0415
+    from .settings import OWN_KEYS  # noqa: PLC0415
+    from .streams import guarded_streams  # noqa: PLC0415
 
-    ctx = logger = restore = None
+    ctx = logger = restore = unread = None
     status, code, error = "completed", EXIT_OK, None
     in_trainer = setup_error = distributed = False
     world_size = 1
+    tracked = TrackedConfig(config)  # the trainer's reads are reported at the end (never-read --set keys)
+    scope = contextlib.ExitStack()
     try:
+        scope.enter_context(guarded_streams())  # a closed stdout (| head) or a dropped terminal must not fail it
+        scope.enter_context(_env(TRAINING_ENV, str(run.path)))  # template-style Loggers leave run.json to us
         rank, local_rank, world_size = runtime.env_ranks()
         distributed = world_size > 1
         if distributed:
@@ -78,11 +88,15 @@ def execute(
         manager = CheckpointManager(run.checkpoints_dir, rank=rank, **settings.checkpoint.manager_options())
         if resume:
             _repair_last(manager, run)
-        start_step, start_epoch = _last_checkpoint(manager) if resume else (None, 0)
+        if distributed and os.environ.get(REPLICA_ENV):
+            ReplicaCheck(os.environ[REPLICA_ENV], rank, world_size).attach(manager)
+        start_step, start_epoch = _last_checkpoint(manager, run.metrics_path) if resume else (None, 0)
+        if resume and rank == 0:
+            _say_dropped(run, start_step)
         logger = _make_logger(run, rank, start_step, settings)
         ctx = RunContext(
             run=run,
-            config=config,
+            config=tracked,
             logger=logger,
             checkpoints=manager,
             device=device,
@@ -99,7 +113,9 @@ def execute(
         in_trainer = True
         fn(ctx)
         if ctx._stop_requested:
-            status, code, error = "interrupted", EXIT_INTERRUPTED, "stopped by SIGTERM"
+            status, code, error = "interrupted", EXIT_INTERRUPTED, f"stopped by {ctx._stop_signal}"
+        else:
+            unread = unread_keys(tracked, ignore=OWN_KEYS)
     except KeyboardInterrupt:
         status, code, error = "interrupted", EXIT_INTERRUPTED, "interrupted"
     except BaseException as exc:  # noqa: BLE001 - a trainer may raise anything, SystemExit included
@@ -125,15 +141,30 @@ def execute(
                 runtime.log.warning("could not finish the logger: %s", exc, exc_info=runtime.debug_enabled())
         if distributed:
             _destroy_process_group(wait_for_peers=status == "completed")
+        scope.close()
     start = ctx.start_step if ctx is not None else 0
-    return Outcome(status, code, error, start_step=start, world_size=world_size, in_trainer=not setup_error)
+    return Outcome(status, code, error, start_step=start, world_size=world_size, in_trainer=not setup_error,
+                   unread_config=unread)
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Any:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def _make_logger(run: Run, rank: int, resume_step: int | None, settings: TrainingSettings) -> Any:
     from ..tracking import Logger  # noqa: PLC0415
 
     system = settings.system_interval if settings.system_interval is not None else False
-    logger = Logger(run=run, rank=rank, resume_step=resume_step, system_metrics=system)
+    logger = Logger(run=run, rank=rank, resume_step=resume_step, system_metrics=system, manage_run=False)
     for name in settings.writers:
         if name == "wandb":
             logger.initialize_wandb(settings.wandb_project or run.experiment.name)
@@ -142,19 +173,23 @@ def _make_logger(run: Run, rank: int, resume_step: int | None, settings: Trainin
     return logger
 
 
-def _last_checkpoint(manager: Any) -> tuple[int, int]:
-    """Step and epoch recorded for the manager's last checkpoint (0 where missing), without loading it."""
+def _last_checkpoint(manager: Any, metrics_path: Path) -> tuple[int, int]:
+    """Step and epoch of the manager's last checkpoint, without loading it.
+
+    A checkpoint saved without a step gets the one inferred from the logged rows (see
+    :mod:`.resume_point`); a missing epoch is 0.
+    """
+    from .resume_point import last_entry, resume_step  # noqa: PLC0415
+
     manifest = manager.manifest
-    entry = next((e for e in manifest.get("checkpoints", []) if e.get("file") == manifest.get("last")), {})
-    found = []
-    for key in ("step", "epoch"):
-        value = entry.get(key) or 0
+    entry = last_entry(manifest)
+    found = [resume_step(manifest, metrics_path), entry.get("epoch") or 0]
+    for key, value in zip(("step", "epoch"), found, strict=True):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
             raise CheckpointError(
                 f"The checkpoint manifest gives {key} {value!r} for {entry.get('file')!r}: not one to resume at.",
                 hint=f"Check {manager.directory / 'manifest.json'}, or start over with --clear.",
             )
-        found.append(value)
     return found[0], found[1]
 
 
@@ -166,6 +201,17 @@ def _repair_last(manager: Any, run: Run) -> None:
             f"Every checkpoint of run {run.id!r} is damaged (each was moved aside as *.damaged "
             f"in {run.checkpoints_dir}); `exp train --clear` starts the run over."
         )
+
+
+def _say_dropped(run: Run, start_step: int) -> None:
+    """Rows logged after the checkpoint are replaced by this attempt's: say how many, never silently."""
+    from .resume_point import dropped_rows  # noqa: PLC0415
+
+    count, first, last = dropped_rows(run.metrics_path, start_step)
+    if count:
+        steps = f"step {first}" if first == last else f"steps {first}-{last}"
+        runtime.log.warning("resuming after step %d: the %d row%s logged after it (%s) are dropped and logged "
+                            "again by this attempt.", start_step, count, "" if count == 1 else "s", steps)
 
 
 def _device(settings: TrainingSettings, local_rank: int | None) -> Any:
@@ -204,7 +250,8 @@ def _report_traceback(run: Run, rank: int, text: str) -> None:
 
 
 def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
-    """SIGTERM: ask the trainer to stop (grace period if it polls ``should_stop``), else interrupt."""
+    """SIGTERM or SIGHUP (a dropped terminal): ask the trainer to stop (a grace period if it polls
+    ``should_stop``), else interrupt."""
     try:
         grace = float(os.environ.get(GRACE_ENV, DEFAULT_GRACE_S))
     except ValueError:
@@ -213,6 +260,7 @@ def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
     def on_term(signum: int, frame: Any) -> None:
         if ctx._stop_requested or not ctx._stop_polled:
             raise KeyboardInterrupt
+        ctx._stop_signal = signal.Signals(signum).name
         ctx.request_stop()
         if grace > 0 and hasattr(signal, "SIGALRM"):
             signal.setitimer(signal.ITIMER_REAL, grace)
@@ -220,8 +268,9 @@ def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
     def on_alarm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     try:
-        old_term = signal.signal(signal.SIGTERM, on_term)
+        old = {s: signal.signal(s, on_term) for s in stops}
         old_alarm = signal.signal(signal.SIGALRM, on_alarm) if hasattr(signal, "SIGALRM") else None
     except ValueError:  # not the main thread: leave signals alone
         return None
@@ -230,7 +279,8 @@ def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
         if hasattr(signal, "SIGALRM"):
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_alarm)
-        signal.signal(signal.SIGTERM, old_term)
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
     return restore
 

@@ -51,6 +51,8 @@ class Outcome:
         seed: the seed it ran with.
         world_size: number of processes.
         in_trainer: False when exptool could not prepare the trainer (bad writer, device, ...).
+        unread_config: dotted config keys the trainer never read (a completed attempt only; exptool's
+            own sections left out), or None when not known.
     """
 
     status: str
@@ -62,6 +64,7 @@ class Outcome:
     seed: int | None = None
     world_size: int = 1
     in_trainer: bool = True
+    unread_config: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON across a process boundary)."""

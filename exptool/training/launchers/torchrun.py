@@ -96,8 +96,10 @@ class TorchrunLauncher(Launcher):
     def _run(self, job: Job) -> Outcome:
         """Start torchrun with the workers and wait; forward SIGINT/SIGTERM to it."""
         dist = self.dist
+        from ..replicas import REPLICA_ENV, compare, warn_once  # noqa: PLC0415
+
         with tempfile.TemporaryDirectory(prefix="exptool-") as tmp:
-            env = {**os.environ, SPEC_ENV: json.dumps(job.prepared.request()), OUTCOME_ENV: tmp}
+            env = {**os.environ, SPEC_ENV: json.dumps(job.prepared.request()), OUTCOME_ENV: tmp, REPLICA_ENV: tmp}
             env.setdefault("OMP_NUM_THREADS", "1")
             cmd = [sys.executable, "-c", _AGENT, *dist.torchrun_args(), "-m", WORKER_MODULE]
             proc = subprocess.Popen(cmd, env=env, stdout=_stdout_fd())
@@ -111,13 +113,18 @@ class TorchrunLauncher(Launcher):
                 except OSError:
                     pass
 
-            old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+            stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+            old = {s: signal.signal(s, forward) for s in stops}
             try:
                 rc = proc.wait()
             finally:
                 for s, handler in old.items():
                     signal.signal(s, handler)
             results = {r: _read_outcome(Path(tmp) / f"outcome-{r}.json") for r in range(dist.nproc_per_node)}
+            if dist.nnodes == 1:  # the last checkpoint too (workers compare at each save, rank 0 first)
+                message = compare(tmp, dist.nproc_per_node)
+                if message:
+                    warn_once(tmp, message)
         return _combine(results, rc, bool(signalled), dist.world_size)
 
 
@@ -139,7 +146,8 @@ def _combine(results: dict[int, dict[str, Any] | None], rc: int, signalled: bool
         code = failed[0]["exit_code"]  # a trainer's own sys.exit(3) stays 3
     in_trainer = bool(failed[0].get("in_trainer", True)) if failed else True
     return Outcome(
-        status, code, error, start_step=int(main.get("start_step", 0)), world_size=world_size, in_trainer=in_trainer
+        status, code, error, start_step=int(main.get("start_step", 0)), world_size=world_size, in_trainer=in_trainer,
+        unread_config=main.get("unread_config") if status == "completed" else None,
     )
 
 
