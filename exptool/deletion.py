@@ -59,16 +59,22 @@ class Deletion:
     def empty(self) -> bool:
         return not self.entries
 
-    def describe(self) -> str:
-        """``7 files (logs/ 3, checkpoints/ 4)``, plus the unsynced W&B runs by name."""
+    def detail(self) -> str:
+        """``7 files: checkpoints/ 4, logs/ 3``, plus the never-uploaded W&B runs by name."""
         parts = ", ".join(f"{name}/ {count}" for name, count in self.by_folder.items())
-        text = f"{self.files} file{'' if self.files == 1 else 's'}" + (f" ({parts})" if parts else "")
+        text = f"{self.files} file{'' if self.files == 1 else 's'}" + (f": {parts}" if parts else "")
         if self.unsynced_wandb:
             count = len(self.unsynced_wandb)
             names = ", ".join(p.name for p in self.unsynced_wandb)
-            text += (f", including {count} offline W&B run{'' if count == 1 else 's'} never uploaded "
+            text += (f"; including {count} offline W&B run{'' if count == 1 else 's'} never uploaded "
                      f"({names}; upload first with: wandb sync {self.unsynced_wandb[0].parent})")
         return text
+
+    def describe(self, where: str = "") -> str:
+        """``5 entries in WHERE (7 files: checkpoints/ 4, logs/ 3)``."""
+        count = len(self.entries)
+        place = f" in {where}" if where else ""
+        return f"{count} entr{'y' if count == 1 else 'ies'}{place} ({self.detail()})"
 
     def to_dict(self) -> dict[str, object]:
         """For ``--json``."""

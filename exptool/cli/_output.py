@@ -30,12 +30,43 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def print_table(headers: list[str], rows: list[list[str]], styles: list[list[str | None]] | None = None) -> None:
-    """Print an aligned plain-text table (fast for thousands of rows; colour only on a terminal)."""
+def terminal_columns() -> int | None:
+    """The terminal's width when stdout is one (``COLUMNS`` wins, as for every tool), else None."""
+    if not sys.stdout.isatty():
+        return None
+    import shutil  # noqa: PLC0415
+
+    return shutil.get_terminal_size().columns
+
+
+def _ellipsis() -> str:
+    try:
+        "\u2026".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "..."
+    return "\u2026"
+
+
+def print_table(headers: list[str], rows: list[list[str]], styles: list[list[str | None]] | None = None,
+                flex: int | None = None) -> None:
+    """Print an aligned plain-text table (fast for thousands of rows; colour only on a terminal).
+
+    On a terminal the ``flex`` column (say, the metrics) gives way so that rows fit its width: its
+    cells are cut with an ellipsis, never wrapped; off a terminal every cell is printed whole.
+    """
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    columns = terminal_columns() if flex is not None else None
+    if columns is not None:
+        overflow = sum(widths) + 2 * (len(widths) - 1) - (columns - 1)  # the last column stays clear of the edge
+        if overflow > 0:
+            width = max(len(headers[flex]), 8, widths[flex] - overflow)
+            dots = _ellipsis()
+            rows = [[(c[: width - len(dots)] + dots) if i == flex and len(c) > width else c for i, c in enumerate(row)]
+                    for row in rows]
+            widths[flex] = width
     color = use_color()
     out = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
     if color:

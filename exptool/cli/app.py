@@ -21,6 +21,29 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _completion(action: str, value: bool | str | None) -> None:
+    if not value:
+        return
+    from ..errors import ExptoolError  # noqa: PLC0415
+    from ._completion import install_completion, show_completion  # noqa: PLC0415
+    from ._output import print_error  # noqa: PLC0415
+
+    shell = value if isinstance(value, str) else None
+    try:
+        (install_completion if action == "install" else show_completion)(shell)
+    except ExptoolError as exc:
+        print_error(exc.message, exc.hint)
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit()
+
+
+# exptool's own completion options, not Typer's: its zsh script is exptool's (see _completion_scripts).
+# As with Typer's, they are flags for the current shell; with _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION
+# set they take the shell's name instead (that is how the shipped scripts are regenerated).
+_BY_NAME = bool(os.environ.get("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"))
+_ShellFlag = Optional[str] if _BY_NAME else bool
+
+
 def _main(
     root: Annotated[
         Optional[Path],
@@ -30,6 +53,18 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    install_completion: Annotated[
+        _ShellFlag,  # type: ignore[valid-type]
+        typer.Option("--install-completion", is_eager=True, expose_value=False,
+                     callback=lambda value: _completion("install", value),
+                     help="Install completion for the current shell (bash, zsh, fish, PowerShell)."),
+    ] = None,
+    show_completion: Annotated[
+        _ShellFlag,  # type: ignore[valid-type]
+        typer.Option("--show-completion", is_eager=True, expose_value=False,
+                     callback=lambda value: _completion("show", value),
+                     help="Print the completion script for the current shell, to install it by hand."),
+    ] = None,
 ) -> None:
     """Run PyTorch experiments: workspace, current run, training, logs, plots."""
     if debug:
@@ -49,6 +84,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("ls", "ls"),
     "clear-logs": ("clear_logs", "clear_logs"),
     "plot": ("plot", "plot"),
+    "tensorboard": ("tensorboard", "tensorboard"),
     "train": ("train", "train"),
     "trainers": ("trainers", "trainers"),
     "watch": ("watch", "watch"),
@@ -66,9 +102,15 @@ def build_app(commands: tuple[str, ...] | None = None) -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        add_completion=False,  # exptool's own --install-completion/--show-completion, on _main
+        # Help uses the terminal's width (click stops at 80 columns by default).
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 200},
     )
     new_app.callback()(_main)
+    if "_EXP_COMPLETE" in os.environ:  # a TAB press: Typer's completion protocol (add_completion=False skips it)
+        from typer.completion import completion_init  # noqa: PLC0415
+
+        completion_init()
     for name in COMMANDS if commands is None else commands:
         module, function = COMMANDS[name]
         new_app.command(name)(getattr(importlib.import_module(f"{__package__}.{module}"), function))

@@ -23,7 +23,15 @@ def init(
     path: Annotated[Path, typer.Argument(help="Folder to make a workspace (default: here).")] = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
-    """Make a workspace: config/, data/, experiments/ and exptool.toml. Safe to run again."""
+    """Make a workspace (safe to run again).
+
+    Creates config/, data/, experiments/ and exptool.toml in PATH (default: here).
+
+    \b
+    Examples:
+      exp init
+      exp init ~/projects/mnist && cd ~/projects/mnist
+    """
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a folder.")
     ws, created = Workspace.init(path)
@@ -43,7 +51,12 @@ def init_exp(
     experiment: ExperimentOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create an experiment folder (experiments/NAME)."""
+    """Create an experiment folder.
+
+    \b
+    Examples:
+      exp init-exp mnist
+    """
     if name and experiment and name != experiment:
         raise UsageError(f"Two different names given: {name!r} and -e {experiment!r}.")
     name = name or experiment
@@ -61,10 +74,12 @@ def init_exp(
 @handle_errors
 def init_run(
     ctx: typer.Context,
-    experiment: Annotated[
-        str, typer.Option("--experiment", "-e", help="Experiment name.", autocompletion=complete_experiment)
-    ],
     run: Annotated[str, typer.Option("--run", "-r", help="Run name.", autocompletion=complete_run)],
+    experiment: Annotated[
+        Optional[str],
+        typer.Option("--experiment", "-e", help="Experiment name (default: the current one).",
+                     autocompletion=complete_experiment),
+    ] = None,
     config: Annotated[
         Optional[str],
         typer.Option(
@@ -75,9 +90,20 @@ def init_run(
     no_switch: Annotated[bool, typer.Option("--no-switch", help="Do not make the run current.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a run with its four folders and config.json, and make it current."""
+    """Create a run and make it current.
+
+    Makes experiments/EXP/RUN with checkpoints/, logs/, visualizations/, plots/, config.json
+    (from --config) and run.json. -e defaults to the current experiment.
+
+    \b
+    Examples:
+      exp init-run -e mnist -r baseline -c default
+      exp init-run -r wide -c default        # another run of the current experiment
+    """
+    from ..state import resolve_experiment  # noqa: PLC0415
+
     ws = workspace(ctx)
-    run_obj = ws.run(experiment, run)
+    run_obj = resolve_experiment(ws, experiment).run(run)  # -e, else the current experiment (as everywhere)
     source = ws.resolve_config(config) if config else None
     applied = source is not None and not run_obj.config_path.exists()
     created = run_obj.create(config_source=source, exist_ok=exist_ok)

@@ -22,7 +22,15 @@ def keep(
     path: Annotated[Optional[Path], typer.Argument(help="Folder to walk (default: the workspace).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Write .gitkeep into every empty folder, so git keeps the layout (like keep_exp.sh)."""
+    """Put .gitkeep in every empty folder.
+
+    So git keeps the layout, like the template's keep_exp.sh. Hidden folders, .git, virtual
+    environments and wandb/ are skipped.
+
+    \b
+    Examples:
+      exp keep && git add experiments
+    """
     if path is None:
         path = workspace(ctx).root
     if not path.is_dir():

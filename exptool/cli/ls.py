@@ -40,7 +40,17 @@ def ls(
     all_runs: Annotated[bool, typer.Option("--all", "-a", help="List the runs of every experiment.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """List experiments, or the runs of one (created, status, last step, last metrics)."""
+    """List experiments, or the runs of one.
+
+    For runs: created, status, last step and last metrics (cut to the terminal's width; --json
+    has all of them).
+
+    \b
+    Examples:
+      exp ls
+      exp ls mnist
+      exp ls --all --json
+    """
     ws = workspace(ctx)
     # Mark what `exp show` would call current (flag-less: environment, then state file).
     exp_now, run_now = state.resolve_current(ws.root)
@@ -85,4 +95,4 @@ def ls(
             ]
         )
         styles.append([None, None, STATUS_STYLE.get(r["status"]), None, None])
-    print_table(["  run", "created", "status", "step", "last metrics"], rows, styles)
+    print_table(["  run", "created", "status", "step", "last metrics"], rows, styles, flex=4)

@@ -120,7 +120,15 @@ def plot(
     log_y: LogYOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Plot metric curves from logs/metrics.csv: one panel per metric, one line per run; prints the file."""
+    """Plot metric curves into the run's plots/.
+
+    One panel per metric, one line per run (from logs/metrics.csv); prints the PNG's path.
+
+    \b
+    Examples:
+      exp plot -m loss -m val_acc --smooth 0.6
+      exp plot -r base -r wide -m val_loss --out compare.png
+    """
     from ..plotting import load_metrics, plot_metrics  # noqa: PLC0415 - matplotlib only when plotting
 
     if smooth == 1:  # the library reads 1 as "none"; on the command line it is a mistake for 0.9 or 2

@@ -31,7 +31,16 @@ def set_current(
     clear: Annotated[bool, typer.Option("--clear", help="Forget the current experiment and run.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set the current experiment and/or run: exp set EXP [RUN], exp set EXP/RUN, or -e/-r."""
+    """Set the current experiment and/or run.
+
+    Stored per workspace; EXP_EXPERIMENT/EXP_RUN in the environment win over it.
+
+    \b
+    Examples:
+      exp set mnist/baseline      # or: exp set mnist baseline
+      exp set -r wide             # another run of the current experiment
+      exp set --clear
+    """
     ws = workspace(ctx)
     if clear:
         if target or run_arg or experiment or run:

@@ -14,7 +14,13 @@ from ._output import STATUS_STYLE, format_metrics, info, print_json, style
 
 @handle_errors
 def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = None, json_out: JsonOpt = False) -> None:
-    """Show the current experiment and run, where each came from, and the run's status."""
+    """Show the current run, where it came from, its status.
+
+    \b
+    Examples:
+      exp show
+      exp show -e mnist -r baseline --json
+    """
     ws = workspace(ctx)
     exp_r, run_r = state.resolve_current(ws.root, experiment, run)
     check_names(exp_r, run_r)

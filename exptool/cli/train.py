@@ -88,7 +88,19 @@ def train(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a trainer in the current run: logs, checkpoints, resume, run.json; torchrun with --nproc-per-node."""
+    """Run a trainer in the current run.
+
+    Resumes from the last checkpoint when there is one, saves the effective config, records
+    status and provenance in run.json, and ends with one summary. --set values must fit the
+    type they replace; keys set but never read by the trainer are named at the end.
+
+    \b
+    Examples:
+      exp train
+      exp train --trainer demo --set epochs=20
+      exp train -e mnist -r baseline --clear --yes
+      exp train --nproc-per-node 2
+    """
     from ..notify import read_settings as notify_settings  # noqa: PLC0415
     from ..training import train as launch_train  # noqa: PLC0415
     from ..training.launchers import default_launcher  # noqa: PLC0415
@@ -154,14 +166,14 @@ def _confirm_clear(run_obj: Run, spec: TrainerSpec, effective: dict[str, Any], r
     plan = plan_clear(run_obj, RUN_SUBDIRS)
     if plan.empty or yes:
         if not plan.empty:
-            status_line(f"--clear: deleting {plan.describe()} of {run_obj.id}.")
+            status_line(f"--clear: deleting {plan.describe(run_obj.id)}.")
         return
     if not sys.stdin.isatty():
         raise UsageError(
-            f"--clear would delete {plan.describe()} of {run_obj.id}; refusing without confirmation.",
+            f"--clear would delete {plan.describe(run_obj.id)}; refusing without confirmation.",
             hint="Pass --yes to confirm when there is no terminal.",
         )
-    if not confirm(f"--clear deletes {plan.describe()} of {run_obj.id}. Delete?"):
+    if not confirm(f"--clear deletes {plan.describe(run_obj.id)}. Delete?"):
         info("Nothing deleted.")
         raise typer.Exit(1)
 

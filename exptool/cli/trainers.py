@@ -16,7 +16,14 @@ if TYPE_CHECKING:
 
 @handle_errors
 def trainers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """List the trainers `exp train` can run: name, target and where each is registered."""
+    """List the trainers exp train can run.
+
+    Name, target and where each is registered; * marks the one exp train picks by default.
+
+    \b
+    Examples:
+      exp trainers
+    """
     from ..errors import NotAWorkspaceError  # noqa: PLC0415
     from ..training.registry import TrainerError, choose_trainer, registered_trainers  # noqa: PLC0415
 
