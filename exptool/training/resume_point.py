@@ -59,6 +59,9 @@ def infer_step(entry: dict[str, Any], metrics_path: str | os.PathLike) -> int:
         return 0  # nothing logged: nothing to drop
     saved = _timestamp(entry.get("saved_at"))
     if saved is not None and all(wall is not None for _, wall in rows):
+        # saved_at is taken as the save starts and kept to the millisecond (rounded down); a row logged
+        # after the save returned is later than that by the time the (fsynced) write took.
+        saved += 0.001
         before = [step for step, wall in rows if wall <= saved]  # type: ignore[operator]
         if before:
             return max(before)
