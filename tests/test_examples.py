@@ -114,7 +114,8 @@ def test_a_logger_only_run_ends_with_the_scripts_outcome(ws, body, status, error
     assert record["status"] == status and record["error"] == error and record["ended"]
 
 
-def test_sigterm_marks_a_logger_only_run_interrupted(ws, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_marks_a_logger_only_run_interrupted(ws, tmp_path, signum):
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from exptool import Logger
@@ -126,9 +127,10 @@ def test_sigterm_marks_a_logger_only_run_interrupted(ws, tmp_path):
     while not (tmp_path / "ready").exists():
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=60) == -signal.SIGTERM
-    assert _record(ws / "experiments" / "e" / "term")["status"] == "interrupted"
+    os.kill(proc.pid, signum)
+    assert proc.wait(timeout=60) == -signum
+    record = _record(ws / "experiments" / "e" / "term")
+    assert record["status"] == "interrupted" and record["error"] == f"stopped by {signal.Signals(signum).name}"
 
 
 def test_loggers_inside_exp_train_leave_the_record_to_it(ws):

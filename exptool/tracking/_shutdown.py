@@ -1,4 +1,8 @@
-"""Finish live loggers at interpreter exit and on SIGTERM, then let the previous SIGTERM handler act."""
+"""Finish live loggers at interpreter exit, on SIGTERM and on SIGHUP, then let the previous handler act.
+
+SIGHUP is what a dropped terminal (an SSH session that went away) sends; a logger that keeps its
+run's record then marks it ``interrupted``. Under ``nohup`` (SIGHUP ignored) it is left ignored.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ _live: dict[int, tuple[Any, int]] = {}  # id -> (logger, pid); strong refs keep 
 _lock = threading.RLock()  # re-entrant: SIGTERM may arrive while this thread holds it
 _installed = False
 _previous_sigterm: Any = None
+_previous: dict[int, Any] = {}  # signal -> the handler before ours
 
 
 def track(logger: Any) -> None:
@@ -49,14 +54,14 @@ def _at_exit() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    finish_all("SIGTERM")
-    previous = _previous_sigterm
+    finish_all(signal.Signals(signum).name)
+    previous = _previous.get(signum, _previous_sigterm)
     if callable(previous):
         previous(signum, frame)
     elif previous != signal.SIG_IGN:
-        # Die of SIGTERM as the default handler would, so parents see the usual status.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        # Die of the signal as the default handler would, so parents see the usual status.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 def _install() -> None:
@@ -73,4 +78,7 @@ def _install() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):
         return
-    _previous_sigterm = previous
+    _previous_sigterm = _previous[signal.SIGTERM] = previous
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is not None and signal.getsignal(hup) not in (signal.SIG_IGN, None):
+        _previous[hup] = signal.signal(hup, _on_sigterm)

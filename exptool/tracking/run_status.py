@@ -90,8 +90,8 @@ def status_at_exit(reason: str | None, exc: BaseException | None = None) -> tupl
     """(status, error) for a logger finishing for ``reason`` while ``exc`` (if any) propagates."""
     if exc is None and reason == "interpreter exit":
         exc = getattr(sys, "last_value", None)  # set when an uncaught exception ended the script
-    if reason == "SIGTERM" or isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "interrupted" if reason != "SIGTERM" else "stopped by SIGTERM"
+    if reason in ("SIGTERM", "SIGHUP") or isinstance(exc, KeyboardInterrupt):
+        return "interrupted", f"stopped by {reason}" if reason in ("SIGTERM", "SIGHUP") else "interrupted"
     if isinstance(exc, SystemExit) and exc.code in (None, 0):
         return "completed", None
     if exc is not None:
