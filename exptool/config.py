@@ -278,9 +278,9 @@ def _fits(old: Any, new: Any, raw: str) -> tuple[bool, Any]:
     """(fits, value to store) for ``new`` replacing ``old``."""
     if isinstance(old, bool):
         return isinstance(new, bool), new
-    if isinstance(old, numbers.Integral):
-        whole = isinstance(new, numbers.Real) and not isinstance(new, bool) and float(new).is_integer()
-        return whole, int(new) if whole else new
+    if isinstance(old, numbers.Integral):  # a number fits: a whole one stays an integer (epochs=3.0 -> 3)
+        number = isinstance(new, numbers.Real) and not isinstance(new, bool)
+        return number, int(new) if number and float(new).is_integer() else new
     if isinstance(old, numbers.Real):
         number = isinstance(new, numbers.Real) and not isinstance(new, bool)
         return number, float(new) if number else new
@@ -298,8 +298,8 @@ def _fits(old: Any, new: Any, raw: str) -> tuple[bool, Any]:
 def fit_override(old: Any, new: Any, raw: str, text: str) -> Any:
     """``new`` (parsed from ``raw``) made to fit the type of the ``old`` value it replaces.
 
-    Fits: the same type; an integer where a number was (stored as a float); a whole number where
-    an integer was; any scalar where a string was (the text as typed, so ``run=0042`` stays
+    Fits: the same type; any number where a number was (an integer where a float was is stored
+    as a float, a whole number where an integer was as an integer); any scalar where a string was (the text as typed, so ``run=0042`` stays
     ``"0042"``); ``null`` anywhere, anything where ``null`` was; a quoted value anywhere (the way
     to force a string). Everything else (a word where a number was, a scalar where a mapping or
     list was, ...) raises :class:`ConfigError` naming the key, both types and the way out.

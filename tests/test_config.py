@@ -218,6 +218,7 @@ def test_merge_is_deep_and_copies():
         ("optimizer.lr=1", 1.0),  # an integer where a number was: stored as a number
         ("optimizer.lr=3e-4", 3e-4),
         ("epochs=3.0", 3),  # a whole number where an integer was
+        ("epochs=2.5", 2.5),  # numbers fit numbers: int -> float is fine
         ("model.name=0042", "0042"),  # any scalar where a string was: the text as typed
         ("model.name=true", "true"),
         ("optimizer.lr=null", None),
@@ -239,7 +240,6 @@ def test_overrides_that_fit_the_type_they_replace(override, expected):
     ("override", "message"),
     [
         ("optimizer.lr=abc", "optimizer.lr is a number (0.1) in the config; 'abc' is a string"),
-        ("epochs=2.5", "epochs is an integer (10) in the config; '2.5' is a number"),
         ("epochs=true", "epochs is an integer (10) in the config; 'true' is a boolean"),
         ("model=3", "model is a mapping in the config; '3' is an integer"),
         ("optimizer.betas=0.9", "optimizer.betas is a list in the config; '0.9' is a number"),
