@@ -299,10 +299,11 @@ def fit_override(old: Any, new: Any, raw: str, text: str) -> Any:
     """``new`` (parsed from ``raw``) made to fit the type of the ``old`` value it replaces.
 
     Fits: the same type; any number where a number was (an integer where a float was is stored
-    as a float, a whole number where an integer was as an integer); any scalar where a string was (the text as typed, so ``run=0042`` stays
-    ``"0042"``); ``null`` anywhere, anything where ``null`` was; a quoted value anywhere (the way
-    to force a string). Everything else (a word where a number was, a scalar where a mapping or
-    list was, ...) raises :class:`ConfigError` naming the key, both types and the way out.
+    as a float, a whole number where an integer was as an integer); any scalar where a string
+    was (the text as typed, so ``run=0042`` stays ``"0042"``); ``null`` anywhere, anything where
+    ``null`` was; a quoted value anywhere (the way to force a string). Everything else (a word
+    where a number was, a scalar where a mapping or list was, ...) raises :class:`ConfigError`
+    naming the key, both types and the way out.
     """
     if old is None or new is None or _quoted(raw):
         return new

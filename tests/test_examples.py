@@ -151,3 +151,14 @@ def test_loggers_inside_exp_train_leave_the_record_to_it(ws):
     record = _record(run)
     assert record["status"] == "completed" and "written_by" not in record and record["trainer"]
     assert "from" not in json.loads((run / "config.json").read_text())  # exp train's effective config stays
+
+
+def test_a_logger_outside_any_workspace_uses_experiments_here_as_the_template_did(tmp_path):
+    result = _script(tmp_path, "from exptool import Logger\nwith Logger('mnist', 'baseline') as l:\n"
+                               "    l.initialize_csv()\n    l.log({'a': 1.0}, 0)\n")
+    assert result.returncode == 0, result.stderr
+    assert "no exptool workspace here" in result.stderr
+    run = tmp_path / "experiments" / "mnist" / "baseline"
+    assert _record(run)["status"] == "completed" and (run / "logs" / "metrics.csv").is_file()
+    listed = run_exp("ls", "mnist", "--json", cwd=tmp_path)  # and exp finds it as a workspace
+    assert json.loads(listed.stdout)["runs"][0]["status"] == "completed"

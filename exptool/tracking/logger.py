@@ -39,6 +39,20 @@ def _run_at(exp_name: str | None, run_name: str | None, exp_path: str | os.PathL
     return Run.from_path(base / exp_name / run_name if exp_name and run_name else base)
 
 
+def _experiments_here() -> Path | None:
+    """``./experiments`` when no workspace is found from here (the template's default), else None."""
+    from ..errors import NotAWorkspaceError  # noqa: PLC0415
+    from ..workspace import find_workspace_root  # noqa: PLC0415
+
+    try:
+        find_workspace_root()
+    except NotAWorkspaceError:
+        warn("no exptool workspace here: logging to ./experiments, as the template did "
+             "(run `exp init` here to make this folder one).")
+        return Path("experiments").absolute()
+    return None
+
+
 class Logger(TemplateLoggerMixin):
     """Log metrics, images, histograms, configs and text for one run.
 
@@ -93,6 +107,8 @@ class Logger(TemplateLoggerMixin):
     ):
         self._history = _history.check(history)
         if run is None:
+            if exp_path is None and exp_name and run_name and root is None and not os.environ.get("EXPTOOL_ROOT"):
+                exp_path = _experiments_here()  # the template's Logger used ./experiments outside a workspace
             if exp_path is not None:
                 run = _run_at(exp_name, run_name, exp_path)
             else:
