@@ -289,3 +289,10 @@ def test_stream_guard_swallows_a_closed_pipe(tws):
     script = f"{sys.executable} guard.py | head -1 > /dev/null; echo rc=${{PIPESTATUS[0]}}"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=tws)
     assert "rc=0" in result.stdout and "after" in result.stderr and "Error" not in result.stderr
+
+
+def test_a_bad_override_with_create_creates_nothing(tws):
+    bad = run_exp("train", "-e", "e", "-r", "new", "--create", "--trainer", "tt.py:reads_lr", "--set", "+lr=0.1",
+                  "--set", "lr=abc", cwd=tws)
+    assert bad.returncode == 2 and "'abc' is a string" in bad.stderr
+    assert not (tws / "experiments" / "e" / "new").exists()

@@ -128,18 +128,20 @@ def resolve_training(
 
     run = resolve_run(ws, experiment, run_name)
     source = ws.resolve_config(config) if config else None
-    if not run.exists():
-        if not create:
-            raise NotFoundError(
-                f"Run {run.id!r} does not exist.",
-                hint=f"Add --create, or create it first: exp init-run -e {run.experiment.name} -r {run.name}",
-            )
-        run.create(config_source=source, exist_ok=True)
-    base = load_config(run.config_path) if run.config_path.exists() else {}
+    missing = not run.exists()
+    if missing and not create:
+        raise NotFoundError(
+            f"Run {run.id!r} does not exist.",
+            hint=f"Add --create, or create it first: exp init-run -e {run.experiment.name} -r {run.name}",
+        )
+    base = load_config(run.config_path) if not missing and run.config_path.exists() else {}
     if source is not None:
         base = merge_configs(base, load_config(source))
     spec = choose_trainer(registered_trainers(ws.root), trainer, base.get("trainer"), base_dir=ws.root)
-    return run, spec, effective_config(spec, base, overrides or [], ws.root)
+    effective = effective_config(spec, base, overrides or [], ws.root)  # a bad --set fails before --create
+    if missing:
+        run.create(config_source=source, exist_ok=True)
+    return run, spec, effective
 
 
 def has_checkpoints(run: Run) -> bool:

@@ -133,7 +133,10 @@ def execute(
             _report_traceback(run, runtime.current_rank(), traceback.format_exc())
     finally:
         if restore is not None:
-            restore()
+            try:
+                restore()
+            except KeyboardInterrupt:  # a signal landed before restore() could mark the trainer ended
+                restore()
         if logger is not None:
             try:
                 logger.finish()
@@ -257,7 +260,11 @@ def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
     except ValueError:
         grace = DEFAULT_GRACE_S
 
+    done = [False]
+
     def on_term(signum: int, frame: Any) -> None:
+        if done[0]:  # the trainer has ended: a late signal (torchrun sends SIGTERM after SIGINT) changes nothing
+            return
         if ctx._stop_requested or not ctx._stop_polled:
             raise KeyboardInterrupt
         ctx._stop_signal = signal.Signals(signum).name
@@ -276,6 +283,7 @@ def _install_signal_handlers(ctx: Any) -> Callable[[], None] | None:
         return None
 
     def restore() -> None:
+        done[0] = True
         if hasattr(signal, "SIGALRM"):
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_alarm)
