@@ -98,14 +98,16 @@ def plan(entries: Iterable[Path]) -> Deletion:
 
 
 def plan_clear(run: object, subdirs: Iterable[str]) -> Deletion:
-    """What emptying ``subdirs`` of ``run`` (``exp train --clear``: all four) deletes."""
+    """What emptying ``subdirs`` of ``run`` (``exp train --clear``: all four) deletes.
+
+    Raises:
+        UnsafePathError: a subfolder is a link, or something in one cannot be read (nothing would
+            be deleted, so there is nothing to ask about).
+    """
+    from ._fs import folder_entries  # noqa: PLC0415
+
     entries: list[Path] = []
     for sub in subdirs:
-        folder = Path(run.path) / sub  # type: ignore[attr-defined]
-        if folder.is_symlink() or not folder.is_dir():
-            continue  # a linked folder is never emptied through the link
-        try:
-            entries.extend(folder.iterdir())
-        except OSError:
-            continue  # unreadable: the clear itself names it and deletes nothing
+        # the clear's own checks, before asking: a linked folder or anything unreadable refuses
+        entries.extend(folder_entries(Path(run.path) / sub))  # type: ignore[attr-defined]
     return plan(entries)
