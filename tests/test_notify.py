@@ -83,10 +83,10 @@ def test_toml_default_timeout_and_override(nws, exp):
     assert res.returncode == 0, res.stderr
     assert _env(out)["EXPTOOL_RUN"] == "n/toml"
     out.unlink()
-    res = _train(exp, nws, "toml", "ok", "--clear", "--notify", "")  # '' turns the default off
+    res = _train(exp, nws, "toml", "ok", "--clear", "--yes", "--notify", "")  # '' turns the default off
     assert res.returncode == 0 and not out.exists()
     started = time.monotonic()
-    res = _train(exp, nws, "toml", "ok", "--clear", "--notify", "sleep 30")
+    res = _train(exp, nws, "toml", "ok", "--clear", "--yes", "--notify", "sleep 30")
     assert res.returncode == 0
     assert time.monotonic() - started < 25
     assert "did not finish within 1 s" in res.stderr

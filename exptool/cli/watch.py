@@ -156,11 +156,17 @@ def watch(
     log_lines: Annotated[int, typer.Option("--log-lines", min=0, help="Lines of logs/log.txt to show.")] = 10,
     json_out: JsonOpt = False,
 ) -> None:
-    """Watch a run live (status, step, rate, ETA, metrics, system, log); exits with the run's code.
+    """Watch a run live; exits with the run's code.
 
-    Reads the run's files only, so it works on a run started in another shell, on another node or
-    under SLURM. Ctrl-C stops watching and leaves the run alone. Examples: exp watch;
-    exp watch demo/first --once; exp watch --json
+    Status, step, rate, ETA, metrics, system metrics and the log's tail. Reads the run's files
+    only, so it works on a run started in another shell, on another node or under SLURM. Ctrl-C
+    stops watching and leaves the run alone.
+
+    \b
+    Examples:
+      exp watch
+      exp watch demo/first --once
+      exp watch --json
     """
     from ..run_snapshot import snapshot  # noqa: PLC0415
 
