@@ -253,6 +253,43 @@ def apply_overrides(
     return result
 
 
+def apply_values(
+    config: Mapping[str, Any], values: Mapping[str, Any], *, allow_new: bool = False
+) -> dict[str, Any]:
+    """:func:`apply_overrides` with values already typed: ``{"optimizer.lr": 3e-4, "+new.key": 1}``.
+
+    The same rules: a missing key needs ``+`` (or ``allow_new``), a value must fit the type of the
+    one it replaces (:func:`fit_override`, with the value's text as typed).
+
+    Raises:
+        ConfigError: a malformed key, a missing key, or a value of the wrong type.
+    """
+    result = copy.deepcopy(dict(config))
+    for key, value in values.items():
+        add = key.startswith("+")
+        keys = key[1:].split(".") if add else key.split(".")
+        if not all(k.strip() for k in keys):
+            raise ConfigError(f"Bad key {key!r}: expected a dotted key like optimizer.lr.")
+        raw = value if isinstance(value, str) else json.dumps(value, default=str)
+        text = f"{key}={raw}"
+        node: Any = result
+        for depth, part in enumerate(keys[:-1]):
+            if part not in node:
+                if not (add or allow_new):
+                    raise _missing(text, keys[: depth + 1])
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {text!r}: {'.'.join(keys[: depth + 1])} is not a mapping.")
+        if keys[-1] not in node:
+            if not (add or allow_new):
+                raise _missing(text, keys)
+            node[keys[-1]] = copy.deepcopy(value)
+        else:
+            node[keys[-1]] = fit_override(node[keys[-1]], copy.deepcopy(value), raw, text)
+    return result
+
+
 def _quoted(raw: str) -> bool:
     raw = raw.strip()
     return len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in ("'", '"')

@@ -28,12 +28,17 @@ class RunLock:
         self.path = Path(run_path) / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> RunLock:
-        """Take the lock or raise :class:`RunLockedError` naming the holder."""
+    def acquire(self, wait: float = 0.0) -> RunLock:
+        """Take the lock or raise :class:`RunLockedError` naming the holder.
+
+        Args:
+            wait: seconds to keep trying while another process holds it (a cluster job whose
+                submitter is still recording its job id).
+        """
         import fcntl  # noqa: PLC0415 - POSIX only; imported here so Windows can still import exptool
 
         fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_flock(fd, fcntl):
+        if not _try_flock(fd, fcntl, max(wait, PROBE_WAIT_S)):
             os.close(fd)
             holder = read_holder(self.path.parent)
             who = f" by pid {holder.get('pid')} on {holder.get('host')}" if holder else ""
@@ -68,9 +73,9 @@ class RunLock:
         self.release()
 
 
-def _try_flock(fd: int, fcntl: Any) -> bool:
+def _try_flock(fd: int, fcntl: Any, wait: float = PROBE_WAIT_S) -> bool:
     """Take the exclusive lock, retrying briefly: ``is_locked`` (``exp ls``) holds it for an instant to probe."""
-    deadline = time.monotonic() + PROBE_WAIT_S
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,7 +83,7 @@ def _try_flock(fd: int, fcntl: Any) -> bool:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.01)
+            time.sleep(0.01 if wait <= PROBE_WAIT_S else 0.2)
 
 
 def read_holder(run_path: str | os.PathLike) -> dict:

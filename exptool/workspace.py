@@ -371,14 +371,16 @@ class Run(_Value):
         """The run's status from ``run.json`` (or the ``record`` already read from it).
 
         "unknown" when the record cannot be read; "stale" when it says "running" but no live process
-        holds the run's lock (the trainer was killed before it could record how it ended).
+        holds the run's lock (the trainer was killed before it could record how it ended). A run
+        on SLURM (``queued``, or ``running`` on a node whose lock this machine may not see) keeps
+        its record's word here; listings ask SLURM itself (``training.launchers.slurm_state``).
         """
         if record is None:
             record = self.read_record()
         if record.get("_unreadable"):
             return "unknown"
         status = str(record.get("status", "created" if self.exists() else "missing"))
-        if status == "running":
+        if status == "running" and not record.get("slurm"):
             from .locking import is_locked  # noqa: PLC0415 - only for the rare running run
 
             if not is_locked(self.path):

@@ -22,7 +22,8 @@ def style(text: str, code: str) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if use_color() else text
 
 
-STATUS_STYLE = {"completed": "32", "running": "36", "failed": "31", "interrupted": "33", "stale": "33", "created": "2"}
+STATUS_STYLE = {"completed": "32", "running": "36", "failed": "31", "interrupted": "33", "stale": "33", "created": "2",
+                "queued": "34", "pending": "2", "busy": "35"}
 
 
 def print_json(data: Any) -> None:

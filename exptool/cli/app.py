@@ -88,6 +88,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train"),
     "trainers": ("trainers", "trainers"),
     "watch": ("watch", "watch"),
+    "sweep": ("sweep", "sweep"),
+    "submit": ("submit", "submit"),
+    "cancel": ("cancel", "cancel"),
 }
 
 

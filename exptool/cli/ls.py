@@ -14,12 +14,21 @@ from ._errors import handle_errors
 from ._output import STATUS_STYLE, format_metrics, info, print_json, print_table
 
 
+def _cluster_statuses(summaries: list[dict[str, Any]]) -> None:
+    """``queued``/``running`` of runs on SLURM from SLURM itself (one squeue call; none without such runs)."""
+    from ..training.launchers.slurm_state import refine_statuses  # noqa: PLC0415 - stdlib only
+
+    refine_statuses([(s.pop("_run"), s.pop("_record"), s) for s in summaries])
+
+
 def run_summary(run: Run) -> dict[str, Any]:
-    """The facts ``exp ls`` shows for one run."""
+    """The facts ``exp ls`` shows for one run (``_run``/``_record`` are dropped before printing)."""
     record = run.read_record()
     step, metrics = run.last_metrics()
     status = run.status(record)
     return {
+        "_run": run,
+        "_record": record,
         "experiment": run.experiment.name,
         "name": run.name,
         "path": str(run.path),
@@ -70,6 +79,7 @@ def ls(
         return
     exps = [ws.experiment(experiment).require()] if experiment is not None else ws.experiments()
     runs = [run_summary(r) for exp in exps for r in exp.runs()]
+    _cluster_statuses(runs)
     if json_out:
         payload: dict[str, Any] = {"workspace": str(ws.root), "runs": runs}
         if experiment:

@@ -45,7 +45,7 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
                 "source": run_r.source,
                 "path": str(run_obj.path),
                 "exists": run_obj.exists(),
-                "status": run_obj.status() if run_obj.exists() else "missing",
+                "status": run_obj.status(record) if run_obj.exists() else "missing",
                 "created": record.get("created"),
                 "missing_subdirs": run_obj.missing_subdirs() if run_obj.exists() else [],
                 "last_step": step,
@@ -54,6 +54,10 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
                 "unreadable": unreadable,
                 "progress": _progress(run_obj),
             }
+    if data["run"] is not None and data["run"]["exists"]:
+        from ..training.launchers.slurm_state import refine_statuses  # noqa: PLC0415 - stdlib only
+
+        refine_statuses([(run_obj, record, data["run"])])
     if json_out:
         print_json(data)
         return

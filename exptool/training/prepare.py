@@ -183,6 +183,8 @@ def prepare_run(
     clear: bool = False,
     world_size: int = 1,
     writes_records: bool = True,
+    handle_sigterm: bool = True,
+    lock_wait: float = 0.0,
 ) -> PreparedRun:
     """Check, lock, decide and record a run so it can start; use the result as a context manager.
 
@@ -195,6 +197,8 @@ def prepare_run(
         clear: delete earlier checkpoints and logs first (a fresh start).
         world_size: processes taking part (recorded in ``run.json``).
         writes_records: False on a follower node of a multi-node run: it neither locks nor writes.
+        handle_sigterm: False when the caller handles SIGTERM itself (a sweep running many runs).
+        lock_wait: seconds to wait for the run's lock while another process holds it.
 
     Raises:
         ConfigError: exptool's config sections (or the trainer's ``check_config``) refuse a value.
@@ -211,10 +215,10 @@ def prepare_run(
     settings = read_settings(config)
     check_trainer_config(fn, config)
     prepared = PreparedRun(run, spec, config, settings, 0, False, world_size, fn, writes_records=writes_records)
-    prepared._lock = RunLock(run.path).acquire() if writes_records else None
+    prepared._lock = RunLock(run.path).acquire(lock_wait) if writes_records else None
     # Until the worker's own handler is in place, SIGTERM interrupts like Ctrl-C, so the record
     # still ends as "interrupted" instead of staying "running".
-    prepared._old_sigterm = _set_sigterm(_interrupt)
+    prepared._old_sigterm = _set_sigterm(_interrupt) if handle_sigterm else None
     try:
         check_outputs_readable(run)  # unreadable is not missing: decide nothing, delete nothing
         prepared.resume = _decide_resume(run, resume, clear, writes_records)
@@ -232,6 +236,63 @@ def prepare_run(
         prepared.release()
         raise
     return prepared
+
+
+def prepare_submission(
+    run: Run,
+    spec: TrainerSpec,
+    config: dict[str, Any],
+    *,
+    seed: int | None = None,
+    resume: bool | None = None,
+    clear: bool = False,
+    world_size: int = 1,
+    launcher: str = "",
+) -> PreparedRun:
+    """Check and record a run handed to a detached launcher (a cluster): ``run.json`` says ``queued``.
+
+    The same checks and decisions as :func:`prepare_run` (``clear`` clears now), and the seed is
+    chosen now, so every attempt of the job uses it; but no lock is held here: the job takes it
+    where it runs (:func:`prepare_run` on the node), and decides resume again there, so a requeued
+    job continues from its last checkpoint.
+
+    Raises:
+        ConfigError, AlreadyExistsError, TrainerError: as :func:`prepare_run`.
+        RunLockedError: a process is training the run right now.
+    """
+    from ..config import save_config  # noqa: PLC0415
+
+    run.require()
+    if clear and resume:
+        raise UsageError("--resume and --clear contradict each other.", hint="Use --clear alone for a fresh start.")
+    fn = load_trainer(spec, run.workspace.root)
+    settings = read_settings(config)
+    check_trainer_config(fn, config)
+    from .launchers.slurm_state import is_alive, job_id  # noqa: PLC0415
+
+    if is_alive(run.read_record()):
+        raise AlreadyExistsError(
+            f"Run {run.id!r} is already on SLURM (job {job_id(run.read_record())}).",
+            hint=f"Wait for it, or cancel it first: exp cancel -e {run.experiment.name} -r {run.name}",
+        )
+    with RunLock(run.path):  # refuses a run being trained now, and keeps one from starting meanwhile
+        decided = _decide_resume(run, resume, clear, True)
+        previous = run.read_record()
+        chosen = choose_seed(seed, settings, previous, decided)
+        save_config(config, run.config_path)
+        run.update_record(
+            status="queued",
+            queued=now_iso(),
+            ended=None,
+            exit_code=None,
+            error=None,
+            duration_s=None,
+            seed=chosen,
+            trainer=spec.to_dict(),
+            world_size=world_size,
+            launcher=launcher or None,
+        )
+    return PreparedRun(run, spec, config, settings, chosen, decided, world_size, fn)
 
 
 def _decide_resume(run: Run, resume: bool | None, clear: bool, writes_records: bool) -> bool:
@@ -281,6 +342,9 @@ def _mark_running(prepared: PreparedRun, previous: Mapping[str, Any]) -> None:
         seed=prepared.seed,
         trainer=prepared.spec.to_dict(),
         world_size=prepared.world_size,
+        launcher=None,  # a SLURM job writes its own right after (training.launchers.slurm_job)
+        slurm=None,
+        worker_pid=None,  # a local sweep's worker writes its own (exp cancel signals it)
         **provenance.collect(run.workspace.root, run.path),
     )
 

@@ -21,6 +21,8 @@ ENTRY_POINT_GROUP = "exptool.launchers"
 _BUILTIN = {
     "inprocess": "exptool.training.launchers.inprocess:InProcessLauncher",
     "torchrun": "exptool.training.launchers.torchrun:TorchrunLauncher",
+    "pool": "exptool.training.launchers.pool:PoolLauncher",
+    "slurm": "exptool.training.launchers.slurm:SlurmLauncher",
 }
 
 __all__ = ["ENTRY_POINT_GROUP", "Job", "Launcher", "Outcome", "default_launcher", "get_launcher", "launcher_names"]

@@ -18,8 +18,14 @@ Contract:
   the launcher stopped what it started.
 - :meth:`Launcher.cancel` asks the given jobs to stop (SIGTERM-like: the trainer may checkpoint).
   Jobs that never started end ``interrupted`` with the error ``cancelled``.
+- :meth:`Launcher.poll` waits at most ``timeout`` seconds and returns the jobs that ended meanwhile:
+  what a sweep uses to keep :attr:`Launcher.capacity` jobs going and show progress. The default
+  runs the first unfinished job to its end (right for launchers that run one job at a time).
 - The caller records each outcome in ``run.json`` with :func:`~exptool.training.prepare.finish_run`,
   unless :attr:`Launcher.records_outcomes` is True (jobs that record their own, e.g. on a cluster).
+- :attr:`Launcher.detached` launchers hand jobs to something that outlives this process (a cluster):
+  the caller prepares runs with :func:`~exptool.training.prepare.prepare_submission` (recorded
+  ``queued``, no lock held here) and may leave before they end.
 """
 
 from __future__ import annotations
@@ -114,6 +120,13 @@ class Launcher(abc.ABC):
     name: ClassVar[str] = ""
     #: True when jobs write their own outcome to ``run.json`` (the caller must not)
     records_outcomes: ClassVar[bool] = False
+    #: True when jobs run outside this process tree and outlive it (a cluster's scheduler)
+    detached: ClassVar[bool] = False
+
+    @property
+    def capacity(self) -> int | None:
+        """How many jobs run at once (None: as many as are submitted, the launcher throttles)."""
+        return 1
 
     @property
     def world_size(self) -> int:
@@ -136,6 +149,19 @@ class Launcher(abc.ABC):
     @abc.abstractmethod
     def cancel(self, jobs: Sequence[Job]) -> None:
         """Ask the jobs to stop; the ones not started yet never start."""
+
+    def poll(self, jobs: Sequence[Job], timeout: float | None = None) -> list[Job]:
+        """Wait up to ``timeout`` seconds (None: until one ends); the given jobs that have ended by then.
+
+        The default runs the first unfinished job to its end, whatever the timeout.
+        """
+        ended = [job for job in jobs if job.done]
+        if ended:
+            return ended
+        pending = [job for job in jobs if not job.done]
+        if pending:
+            self.wait(pending[:1])
+        return [job for job in jobs if job.done]
 
     def launch(self, prepared: PreparedRun) -> Outcome:
         """Submit one run and wait for it."""

@@ -1,0 +1,151 @@
+"""How ``exp sweep`` shows a sweep: a live table on a terminal, plain lines otherwise, results at the end."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Any
+
+from ..sweeps.results import PointState, format_value, sort_points
+from ._errors import print_error
+from ._output import STATUS_STYLE, print_table, style, use_color
+
+ACTIVE = ("running", "queued")
+
+
+def params_text(point: PointState) -> str:
+    return " ".join(f"{k.lstrip('+')}={format_value(v)}" for k, v in point.params.items())
+
+
+def _elapsed(point: PointState) -> str:
+    if point.status in ACTIVE and point.started is not None:
+        return f"{time.monotonic() - point.started:.0f}s"
+    return "-" if point.duration_s is None else f"{point.duration_s:.1f}s"
+
+
+def _metric(point: PointState) -> str:
+    return "-" if point.metric is None else format_value(point.metric)
+
+
+def point_row(point: PointState) -> list[str]:
+    return [point.run.name, params_text(point), point.status, "-" if point.step is None else str(point.step),
+            _metric(point), _elapsed(point)]
+
+
+class LineView:
+    """One line per start and end (what a log file or CI shows); failures at once, on stderr."""
+
+    def __init__(self, metric: str | None, out: Any = None):
+        self.metric = metric
+        self.out = out or sys.stdout
+
+    def __enter__(self) -> LineView:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def event(self, kind: str, point: PointState) -> None:
+        name = point.run.id
+        if kind == "start":
+            how = f" ({point.note})" if point.note else ""
+            self.say(f"{point.status:<11} {name}  {params_text(point)}{how}")
+        elif kind == "skip":
+            self.say(f"{'skipped':<11} {name}  {point.status}: {point.note or ''}".rstrip())
+        elif kind == "end":
+            if point.status == "failed":
+                self.out.flush()
+                print_error(f"{name} failed: {point.error}", f"Its log: {point.run.logs_dir}")
+                return
+            metric = f"  {self.metric}={_metric(point)}" if self.metric else ""
+            took = f" in {point.duration_s:.1f} s" if point.duration_s is not None else ""
+            self.say(f"{point.status:<11} {name}{took}{metric}")
+
+
+class LiveView(LineView):
+    """A table redrawn in place (rich), with failures printed above it as they happen."""
+
+    def __init__(self, metric: str | None, points: list[PointState]):
+        super().__init__(metric)
+        self.points = points
+        self._live: Any = None
+
+    def __enter__(self) -> LiveView:
+        from rich.live import Live  # noqa: PLC0415
+
+        self._live = Live(self._render(), refresh_per_second=4, transient=False, redirect_stderr=False)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.update(self._render(), refresh=True)
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def _render(self) -> Any:
+        from rich.table import Table  # noqa: PLC0415
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for header in ("point", "params", "status", "step", self.metric or "metric", "elapsed"):
+            table.add_column(header, overflow="ellipsis", no_wrap=True)
+        rows = self.points
+        room = max(5, shutil.get_terminal_size((100, 30)).lines - 6)
+        if len(rows) > room:  # the active ones first, then the rest in order
+            rows = sorted(rows, key=lambda p: (p.status not in ACTIVE, p.index))[:room]
+        for point in rows:
+            cells = point_row(point)
+            code = STATUS_STYLE.get(point.status)
+            cells[2] = f"[{_rich_style(code)}]{cells[2]}[/]" if code else cells[2]
+            table.add_row(*cells)
+        if len(rows) < len(self.points):
+            table.add_row(f"... {len(self.points) - len(rows)} more", "", "", "", "", "")
+        return table
+
+    def event(self, kind: str, point: PointState) -> None:
+        if self._live is None:
+            return
+        if kind == "end" and point.status == "failed":
+            self._live.console.print(f"[red]error:[/] {point.run.id} failed: {point.error}", markup=True,
+                                     highlight=False)
+        self._live.update(self._render())
+
+
+def _rich_style(code: str) -> str:
+    names = {"32": "green", "36": "cyan", "31": "red", "33": "yellow", "2": "dim", "34": "blue", "35": "magenta"}
+    return names.get(code, "default")
+
+
+def make_view(metric: str | None, points: list[PointState], json_out: bool) -> LineView:
+    """A live table on a terminal (not with --json), plain lines otherwise (stderr with --json)."""
+    if not json_out and sys.stdout.isatty() and use_color():
+        return LiveView(metric, points)
+    return LineView(metric, sys.stderr if json_out else sys.stdout)
+
+
+def print_results(points: list[PointState], metric: str | None, mode: str) -> None:
+    """The results, best first by the metric: one row per point."""
+    ordered = sort_points(points, metric, mode)
+    rows, styles = [], []
+    for point in ordered:
+        rows.append(point_row(point)[:2] + [point.status, "-" if point.step is None else str(point.step),
+                                             _metric(point), _elapsed(point)])
+        styles.append([None, None, STATUS_STYLE.get(point.status), None, None, None])
+    headers = ["run", "params", "status", "step", metric or "metric", "time"]
+    if not metric:
+        headers[4] = "-"
+    print_table(headers, rows, styles)
+
+
+def summary_line(points: list[PointState]) -> str:
+    counts: dict[str, int] = {}
+    for point in points:
+        counts[point.status] = counts.get(point.status, 0) + 1
+    order = ("completed", "failed", "interrupted", "running", "queued", "busy", "pending")
+    parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
+    return ", ".join(style(p, STATUS_STYLE.get(p.split(" ", 1)[1], "0")) for p in parts) or "no points"
