@@ -95,8 +95,8 @@ def sweep(
 
     check_name(sweep_name)
     record = open_sweep(exp, sweep_name, spec, update_spec=update_spec)
-    if spec is None and metric and record.spec.method != "tpe":
-        record.spec.metric, record.spec.mode = metric, mode
+    if spec is None:
+        _continue(record, method, random_count or trials, metric, mode)
     launcher_name = launcher or extra.get("launcher") or "pool"
     detached = launcher_name == "slurm"
     slurm = L.slurm_options(
@@ -121,7 +121,7 @@ def sweep(
     points = runner.plan()
     view = make_view(record.spec.metric, points, json_out)
     runner.on_event = view.event
-    todo = sum(p.status == "pending" for p in points)
+    todo = sum(p.status == "pending" for p in points) + max(0, record.spec.size - len(points))
     header = (f"Sweep {record.name} ({record.spec.method}, {record.spec.size} points) in {exp.name}: "
               f"{todo} to run, {sum(p.status == 'completed' for p in points)} done; {_where(chosen)}.")
     view.say(header)
@@ -141,10 +141,10 @@ def sweep(
         raise typer.Exit(result.exit_code)
 
 
-def raise_usage(message: str) -> None:
+def raise_usage(message: str, hint: str | None = None) -> None:
     from ..errors import UsageError  # noqa: PLC0415
 
-    raise UsageError(message)
+    raise UsageError(message, hint=hint)
 
 
 def _spec(spec_file: Path | None, sets: list[str], method: str | None, random_count: int | None,
@@ -154,8 +154,7 @@ def _spec(spec_file: Path | None, sets: list[str], method: str | None, random_co
     from ..sweeps.spec import SweepSpec, spec_from_options  # noqa: PLC0415
 
     if spec_file is None:
-        axes_given = bool(sets) or random_count is not None or trials is not None or method is not None
-        if not axes_given:
+        if not sets:  # continue the recorded sweep (a new count or metric may come with it)
             return None, {}
         return spec_from_options(sets, method=method, random_count=random_count, trials=trials, seed=seed,
                                  metric=metric, mode=mode, config=config, trainer=trainer), {}
@@ -178,6 +177,24 @@ def _spec(spec_file: Path | None, sets: list[str], method: str | None, random_co
     if mode != "min":
         data["mode"] = mode
     return SweepSpec.from_dict(data), extra
+
+
+def _continue(record: SweepRecord, method: str | None, count: int | None, metric: str | None, mode: str) -> None:
+    """A recorded sweep continued without its axes: a larger count, or another metric to sort by."""
+    spec = record.spec
+    if method is not None and method != spec.method:
+        raise_usage(f"Sweep {record.name!r} is a {spec.method} sweep, not {method}.")
+    if count is not None:
+        if spec.method == "grid":
+            raise_usage(f"Sweep {record.name!r} is a grid: it has no count to change.")
+        spec.count = count
+    if metric and (spec.method != "tpe" or metric == spec.metric):
+        spec.metric, spec.mode = metric, mode
+    elif metric:
+        raise_usage(f"A tpe sweep optimises the metric it started with ({spec.metric}).",
+                    hint="Start a new sweep to optimise another one.")
+    spec.check()
+    record.ensure_points()
 
 
 def _where(launcher: Any) -> str:

@@ -57,9 +57,12 @@ class GuidedSearch:
             study_name=record.name,
             storage=storage,
             direction="minimize" if spec.mode == "min" else "maximize",
-            sampler=optuna.samplers.TPESampler(seed=spec.seed),
             load_if_exists=True,
         )
+        # A sampler seeded alike in every process would draw the same first points again when a
+        # stopped study continues: its seed moves on with the trials already in the study.
+        done = len(self.study.get_trials(deepcopy=False))
+        self.study.sampler = optuna.samplers.TPESampler(seed=None if spec.seed is None else spec.seed + done)
 
     def forget_orphans(self, points: list[dict[str, Any]]) -> None:
         """Fail RUNNING trials that no point knows (asked just before a crash)."""

@@ -76,6 +76,7 @@ def run_job(request: dict[str, Any]) -> dict[str, Any]:
         os.kill(os.getpid(), signal.SIGTERM)  # the trainer's own SIGTERM handling: should_stop, grace
 
     signal.signal(signal.SIGUSR2, on_usr2)
+    submitted = run.read_record().get("slurm") or {}  # what the submitter recorded (prepare resets it)
     try:
         config = load_config(run.config_path)
         options = {"seed": request.get("seed"), "world_size": world_size, "writes_records": writes,
@@ -93,8 +94,7 @@ def run_job(request: dict[str, Any]) -> dict[str, Any]:
         return Outcome("failed", exc.exit_code, exc.message, in_trainer=False).to_dict()
     with prepared:
         if writes:
-            run.update_record(launcher="slurm", slurm={**(run.read_record().get("slurm") or {}), **job,
-                                                       "started": now_iso()})
+            run.update_record(launcher="slurm", slurm={**submitted, **job, "started": now_iso()})
         try:
             try:
                 outcome = execute(run, spec, prepared.config, prepared.settings, prepared.trainer,
