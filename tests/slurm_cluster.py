@@ -78,7 +78,18 @@ class Cluster:
         return {name: proc.pid for name, proc in self.processes.items()}
 
     def stop(self) -> None:
-        """Stop the daemons by PID (slurmd, slurmctld, then munged) and remove the folder."""
+        """Cancel what is left, stop the daemons by PID (slurmd, slurmctld, munged), remove the folder.
+
+        A job's own processes (slurmstepd, the batch shell, srun) are not the daemons' children: the
+        ones still winding down are found by this cluster's ``SLURM_CONF`` in their environment.
+        """
+        env = {**os.environ, **self.env}
+        if self.processes.get("slurmctld") is not None and self.processes["slurmctld"].poll() is None:
+            subprocess.run(["scancel", "--full", f"--user={pwd.getpwuid(os.getuid()).pw_name}"], env=env,
+                           capture_output=True, timeout=30)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _job_processes(self.conf, set(self.pids().values())):
+                time.sleep(0.3)
         for name in reversed(DAEMONS):
             proc = self.processes.get(name)
             if proc is None or proc.poll() is not None:
@@ -90,6 +101,11 @@ class Cluster:
                 proc.kill()
                 proc.wait(timeout=5)
         self.processes.clear()
+        for pid in _job_processes(self.conf):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def log(self, name: str) -> str:
@@ -98,6 +114,25 @@ class Cluster:
             return (self.folder / f"{name}.log").read_text(errors="replace")[-4000:]
         except OSError:
             return ""
+
+
+def _job_processes(conf: Path, daemons: set[int] = frozenset()) -> list[int]:
+    """PIDs of live processes (not zombies, not ``daemons`` or their children) with SLURM_CONF=conf set."""
+    marker = f"SLURM_CONF={conf}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                environ = fh.read().split(b"\0")
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                state, ppid = fh.read().rsplit(b")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if marker in environ and state != b"Z" and int(ppid) not in daemons:  # slurmscriptd is slurmctld's
+            found.append(int(entry.name))
+    return [pid for pid in found if pid not in daemons]
 
 
 def _write_conf(folder: Path, host: str, cpus: int) -> Path:

@@ -54,7 +54,8 @@ def _heavy(modules: list[str]) -> list[str]:
 @pytest.mark.parametrize(
     "args",
     [["show"], ["show", "--json"], ["ls"], ["ls", "e"], ["ls", "--all", "--json"], ["set", "e", "r"], ["--help"],
-     ["--version"], ["watch", "--json"], ["watch", "e/r", "--json"]],
+     ["--version"], ["watch", "--json"], ["watch", "e/r", "--json"], ["sweep", "--help"], ["submit", "--help"],
+     ["cancel", "--help"], ["cancel", "-e", "e", "-r", "r"]],
 )
 def test_everyday_commands_import_nothing_heavy(runs, tmp_path, args):
     modules = _modules(runs, tmp_path, args)
@@ -87,3 +88,14 @@ def test_import_exptool_is_cheap():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["exptool"]
+
+
+def test_sweep_status_imports_nothing_heavy(runs, tmp_path):
+    """Looking at a sweep reads records and metrics files; it neither imports torch nor optuna."""
+    from exptool.sweeps.record import open_sweep
+    from exptool.sweeps.spec import spec_from_options
+
+    open_sweep(Workspace(runs).experiment("e"), "s", spec_from_options(["lr=1,2"])).save(state="created")
+    modules = _modules(runs, tmp_path, ["sweep", "-e", "e", "--name", "s", "--status", "--json"])
+    assert "exptool.cli.sweep" in modules
+    assert _heavy(modules) == [] and "optuna" not in {m.split(".")[0] for m in modules}

@@ -152,7 +152,7 @@ def test_submit_shows_queued_and_running_from_slurm_and_exp_cancel_cancels(exp, 
 def test_a_requeued_job_resumes_with_exactly_the_expected_steps(exp, sws, cluster):
     run = sws / "experiments" / "e" / "pre"
     assert exp("init-run", "-e", "e", "-r", "pre", "-c", "base").returncode == 0
-    res = exp("submit", "-e", "e", "-r", "pre", "-t", "st:counted", "--set", "steps=120", "--set", "+pause=0.1",
+    res = exp("submit", "-e", "e", "-r", "pre", "-t", "st:counted", "--set", "steps=120", "--set", "+pause=0.05",
               "--json")
     assert res.returncode == 0, res.stderr
     job = json.loads(res.stdout)["job_id"]
@@ -167,3 +167,41 @@ def test_a_requeued_job_resumes_with_exactly_the_expected_steps(exp, sws, cluste
     assert _steps(run) == list(range(1, 121))  # no step twice, none missing
     assert rec["attempts"] >= 2 and rec["resumed"] is True and rec["start_step"] > 0
     assert rec["slurm"]["restart_count"] >= 1 and rec["slurm"]["job_id"] == job
+
+
+DDP = textwrap.dedent(
+    """
+    import json, os
+
+    def ddp(ctx):
+        import torch
+        import torch.distributed as dist
+
+        assert dist.is_initialized() and dist.get_world_size() == ctx.world_size == 2
+        flag = torch.tensor([ctx.rank + 1.0])
+        dist.all_reduce(flag)
+        for step in range(ctx.start_step + 1, 4):
+            ctx.logger.log({"loss": 1.0 / step, "rank": ctx.rank}, step)
+        (ctx.path / f"rank{ctx.rank}.json").write_text(json.dumps({
+            "rank": ctx.rank, "local_rank": ctx.local_rank, "sum": flag.item(), "is_main": ctx.is_main,
+            "torchrun": "TORCHELASTIC_RUN_ID" in os.environ, "task": os.environ.get("SLURM_PROCID"),
+        }))
+    """
+)
+
+
+def test_two_tasks_build_the_process_group_from_slurm_and_only_rank_0_writes(exp, sws, cluster):
+    (sws / "ddp.py").write_text(DDP)
+    (sws / "exptool.toml").write_text('[launcher.slurm]\ntime = "10"\ncpus_per_task = 1\ntasks_per_node = 2\n')
+    assert exp("init-run", "-e", "e", "-r", "two", "-c", "base").returncode == 0
+    res = exp("submit", "-e", "e", "-r", "two", "-t", "ddp:ddp", "--wait", "--json", timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = sws / "experiments" / "e" / "two"
+    ranks = [json.loads((run / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["task"] for r in ranks] == ["0", "1"] and all(r["sum"] == 3.0 for r in ranks)
+    assert not any(r["torchrun"] for r in ranks) and [r["is_main"] for r in ranks] == [True, False]
+    rec = _record(run)
+    assert rec["status"] == "completed" and rec["world_size"] == 2
+    with open(run / "logs" / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3] and {r["rank"] for r in rows} == {"0.0"}  # rank 0 alone

@@ -11,7 +11,7 @@ Options come from ``[launcher.slurm]`` in the workspace's ``exptool.toml``, then
     [launcher.slurm]
     partition = "gpu"
     time = "4:00:00"            # SLURM's formats: minutes, H:MM:SS, D-HH:MM, ...
-    gpus_per_node = 1
+    gpus_per_node = 1           # one task (process) per GPU; tasks_per_node = N to choose
     cpus_per_task = 8
     mem = "32G"
     account = "my-lab"
@@ -86,6 +86,7 @@ class SlurmOptions:
     time: str = DEFAULT_TIME
     nodes: int = 1
     gpus_per_node: int = 0
+    tasks_per_node: int | None = None
     cpus_per_task: int | None = None
     mem: str | None = None
     account: str | None = None
@@ -99,7 +100,7 @@ class SlurmOptions:
 
     def __post_init__(self) -> None:
         time_minutes(self.time)
-        for name in ("nodes", "max_parallel", "cpus_per_task"):
+        for name in ("nodes", "max_parallel", "cpus_per_task", "tasks_per_node"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(f"SLURM option {name} must be a whole number of at least 1, not {value!r}.")
@@ -132,20 +133,20 @@ class SlurmOptions:
             raise ConfigError(f"exptool.toml [launcher.slurm]: {exc}") from None
 
     @property
-    def tasks_per_node(self) -> int:
-        """One task per GPU (each a process of the run), or one per node without GPUs."""
-        return max(1, self.gpus_per_node)
+    def tasks(self) -> int:
+        """Tasks (processes of the run) per node: ``tasks_per_node``, else one per GPU, else one."""
+        return self.tasks_per_node or max(1, self.gpus_per_node)
 
     @property
     def world_size(self) -> int:
-        return self.nodes * self.tasks_per_node
+        return self.nodes * self.tasks
 
     def executor_parameters(self) -> dict[str, Any]:
         """Keyword arguments for ``submitit.SlurmExecutor.update_parameters``."""
         params: dict[str, Any] = {
             "time": time_minutes(self.time),
             "nodes": self.nodes,
-            "ntasks_per_node": self.tasks_per_node,
+            "ntasks_per_node": self.tasks,
             "signal_delay_s": self.signal_delay_s,
             "job_name": self.job_name or "exptool",
             "additional_parameters": {"requeue": True, **self.args},
