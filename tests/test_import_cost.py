@@ -64,7 +64,8 @@ def test_everyday_commands_import_nothing_heavy(runs, tmp_path, args):
 
 
 @pytest.mark.parametrize(
-    "words", ["exp show -e ", "exp show -r ", "exp init-run --config ", "exp tr", "exp train -e e -r "]
+    "words", ["exp show -e ", "exp show -r ", "exp init-run --config ", "exp tr", "exp train -e e -r ",
+              "exp cancel -e e ", "exp sweep -e e --name "]
 )
 def test_completion_request_imports_nothing_heavy(runs, tmp_path, words):
     env = {"_EXP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}

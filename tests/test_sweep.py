@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -308,3 +310,25 @@ def test_sweep_file_and_a_worker_that_dies_mid_point(exp, sws):
     assert "worker process died (exit code 3)" in res.stderr
     statuses = [_record(sws / "experiments" / "e" / f"k-{i:03d}")["status"] for i in range(3)]
     assert statuses == ["failed", "completed", "completed"]  # a new worker took over
+
+
+def test_live_table_on_a_terminal(sws):
+    """On a terminal the sweep redraws a table (point, params, status, step, metric, elapsed) in place."""
+    pexpect = pytest.importorskip("pexpect")
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(TERM="xterm", COLUMNS="120", LINES="30")
+    child = pexpect.spawn(sys.executable, ["-m", "exptool", "sweep", "-e", "e", "--name", "l", "-c", "base", "-t",
+                                           "st:steps", "--set", "lr=0.1,0.2", "--set", "pause=0.3",
+                                           "--metric", "val_loss", "-j", "2"],
+                          cwd=str(sws), env=env, encoding="utf-8", timeout=120, dimensions=(30, 120))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    text = ANSI.sub("", child.before)
+    assert re.search(r"point +params +status +step +val_loss +elapsed", text)
+    assert re.search(r"l-000 +lr=0.1 +running", text)  # redrawn while it ran
+    assert re.search(r"l-000 +lr=0.1 +completed +4 +0.4 ", text)  # the results at the end
+    assert "2 completed" in text
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -78,7 +78,7 @@ class LiveView(LineView):
     def __enter__(self) -> LiveView:
         from rich.live import Live  # noqa: PLC0415
 
-        self._live = Live(self._render(), refresh_per_second=4, transient=False, redirect_stderr=False)
+        self._live = Live(self._render(), refresh_per_second=4, transient=True, redirect_stderr=False)
         self._live.__enter__()
         return self
 

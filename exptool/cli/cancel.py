@@ -7,15 +7,31 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
+from ._complete import _current_experiment, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors
 from ._output import info, print_json
+
+
+@quiet
+def complete_sweep_or_run(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Sweeps, then runs, of the experiment on the line (or the current one); reads folders only."""
+    from ..sweeps.record import sweep_names  # noqa: PLC0415
+
+    ws = completion_workspace(ctx)
+    name = (ctx.params.get("experiment") or _current_experiment(ws)) if ws else None
+    if not name:
+        return []
+    exp = ws.experiment(name)
+    return match_prefix(sweep_names(exp) + exp.run_names(), incomplete)
 
 
 @handle_errors
 def cancel(
     ctx: typer.Context,
-    target: Annotated[
-        Optional[str], typer.Argument(help="A sweep or run of the experiment (default: the current run).")
+    name: Annotated[
+        Optional[str],
+        typer.Argument(help="A sweep or run of the experiment (default: the current run).",
+                       autocompletion=complete_sweep_or_run),
     ] = None,
     experiment: ExperimentOpt = None,
     run: RunOpt = None,
@@ -28,6 +44,7 @@ def cancel(
     from ..sweeps.record import load_sweep, sweep_names  # noqa: PLC0415
 
     ws = workspace(ctx)
+    target = name
     if target is not None and run is not None:
         raise UsageError("Give a sweep or run name, or -r RUN, not both.")
     if target is None:

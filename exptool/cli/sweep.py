@@ -11,13 +11,23 @@ import typer
 
 from . import _launch as L
 from ._common import ExperimentOpt, JsonOpt, workspace
-from ._complete import complete_config
+from ._complete import _current_experiment, complete_config, completion_workspace, match_prefix, quiet
 from ._errors import handle_errors
 from ._output import info, note, print_json, warn
 
 if TYPE_CHECKING:
     from ..sweeps.record import SweepRecord
     from ..sweeps.spec import SweepSpec
+
+
+@quiet
+def complete_sweep(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Sweeps recorded in the experiment on the line (or the current one); reads folders only."""
+    from ..sweeps.record import sweep_names  # noqa: PLC0415
+
+    ws = completion_workspace(ctx)
+    name = (ctx.params.get("experiment") or _current_experiment(ws)) if ws else None
+    return match_prefix(sweep_names(ws.experiment(name)), incomplete) if name else []
 
 
 @handle_errors
@@ -28,7 +38,9 @@ def sweep(
     ] = None,
     experiment: ExperimentOpt = None,
     name: Annotated[
-        Optional[str], typer.Option("--name", "-n", help="The sweep's name (its runs are NAME-000, NAME-001...).")
+        Optional[str],
+        typer.Option("--name", "-n", help="The sweep's name (its runs are NAME-000, NAME-001...).",
+                     autocompletion=complete_sweep),
     ] = None,
     config: Annotated[
         Optional[str],

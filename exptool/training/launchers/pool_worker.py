@@ -70,8 +70,15 @@ def _warm_up() -> None:
     from .. import worker  # noqa: F401, PLC0415
 
     try:
-        import torch  # noqa: F401, PLC0415
+        import torch  # noqa: PLC0415
     except ImportError:
+        return
+    try:  # an optimiser's first step imports torch._dynamo lazily (about 2 s): pay it here, once
+        layer = torch.nn.Linear(2, 1)
+        optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+        layer(torch.zeros(1, 2)).sum().backward()
+        optimizer.step()
+    except Exception:  # noqa: BLE001 - only a warm-up
         pass
 
 
