@@ -118,7 +118,8 @@ def sweep(
     ) if detached else None
     chosen = L.make_launcher(launcher_name, jobs=jobs or extra.get("jobs"), gpus=gpus, gpus_per_run=gpus_per_run,
                              slurm=slurm, folder=record.folder / "slurm")
-    wait = bool(wait) if wait is not None else not chosen.detached
+    # A guided search on a cluster must watch its trials: TPE asks for the next ones as they end.
+    wait = bool(wait) if wait is not None else (not chosen.detached or record.spec.method == "tpe")
     from ._sweep_view import make_view, print_results, summary_line  # noqa: PLC0415
 
     runner = SweepRunner(ws, record, chosen, retry_failed=retry_failed, wait=wait)
@@ -143,7 +144,7 @@ def sweep(
         _report(record, result.points, True, exit_code=result.exit_code, submitted=result.submitted, best=result.best)
     else:
         if result.state == "submitted":
-            info(f"Submitted {len(result.submitted)} SLURM job(s): {_ids(result.submitted)}. "
+            info(f"Submitted {len(result.submitted)} point(s) to SLURM: {_ids(result.submitted)}. "
                  f"Follow with: exp sweep -e {exp.name} --name {record.name} --status")
         else:
             print_results(result.points, record.spec.metric, record.spec.mode)
@@ -220,8 +221,9 @@ def _where(launcher: Any) -> str:
 
 
 def _ids(ids: list[str]) -> str:
-    arrays = sorted({i.split("_")[0] for i in ids})
-    return ", ".join(arrays) if len(arrays) < len(ids) else ", ".join(ids)
+    arrays = sorted({i.split("_")[0] for i in ids if "_" in i})
+    single = [i for i in ids if "_" not in i]
+    return ", ".join([f"job array {a}" for a in arrays] + [f"job {i}" for i in single])
 
 
 def _dry_run(record: SweepRecord, runner: Any, launcher: Any, json_out: bool) -> None:
@@ -252,12 +254,19 @@ def _report(record: SweepRecord, points: list[Any], json_out: bool, *, status_on
             exit_code: int | None = None, submitted: list[str] | None = None, best: Any = None) -> None:
     from ._sweep_view import print_results, summary_line  # noqa: PLC0415
 
+    state = record.state
+    if status_only:  # what the points say now (jobs on a cluster end after the sweep command did)
+        statuses = {p.status for p in points}
+        if statuses and statuses <= {"completed"} and len(points) >= record.spec.size:
+            state = "completed"
+        elif statuses & {"running", "queued", "busy"}:
+            state = "running"
     if json_out:
         payload = {
             "experiment": record.experiment.name,
             "sweep": record.name,
             "path": str(record.folder),
-            "state": record.state,
+            "state": state,
             "spec": record.spec.to_dict(),
             "metric": record.spec.metric,
             "mode": record.spec.mode,
@@ -270,7 +279,7 @@ def _report(record: SweepRecord, points: list[Any], json_out: bool, *, status_on
         print_json(payload)
         return
     info(f"Sweep {record.name} ({record.spec.method}, {record.spec.size} points) in {record.experiment.name}: "
-         f"{record.state}")
+         f"{state}")
     print_results(points, record.spec.metric, record.spec.mode)
     info(summary_line(points))
 

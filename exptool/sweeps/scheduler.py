@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExptoolError, RunLockedError
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ExptoolError, RunLockedError, UsageError
 from ..workspace import Run, Workspace
 from .record import SweepRecord
 from .results import PointState, final_metric, refresh
@@ -121,6 +121,9 @@ class SweepRunner:
         run = self.record.point_run(point)
         state = PointState(int(point["index"]), run, dict(point["params"]), trial=point.get("trial"))
         status = "missing" if not run.exists() else live_status(record, self._cluster) or run.status(record)
+        if status == "stale" and record.get("launcher") == "slurm":  # its job may have just recorded its end
+            record = run.read_record()
+            status = live_status(record, self._cluster) or run.status(record)
         state.duration_s = record.get("duration_s")
         refresh(state, self.record.spec.metric)
         if status == "completed":
@@ -181,6 +184,8 @@ class SweepRunner:
         Raises:
             RunLockedError: another process runs this sweep.
         """
+        if self.launcher.detached and self.record.spec.method == "tpe" and not self.wait:
+            raise UsageError("A guided (tpe) sweep on a cluster must wait for its trials: drop --no-wait.")
         if not self.points:
             self.plan()
         self.record.lock()
@@ -212,8 +217,6 @@ class SweepRunner:
         pending = [p for p in self.points if p.status == "pending"]
         # A cluster takes every point at once, except a guided search: TPE learns from finished trials.
         capacity = self.launcher.capacity or (GUIDED_PARALLEL if self._search else len(self.points) or 1)
-        if self.launcher.detached and not self.wait:
-            raise ExptoolError("A guided (tpe) sweep on a cluster must wait for its trials: add --wait.")
         while True:
             while not self._stopping and len(self._jobs) < capacity:
                 point = pending.pop(0) if pending else self._ask()
