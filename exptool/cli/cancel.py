@@ -37,7 +37,16 @@ def cancel(
     run: RunOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Cancel a run or sweep: SLURM jobs through scancel, local ones by SIGTERM (trainers may checkpoint)."""
+    """Cancel a run or sweep, on SLURM or here.
+
+    SLURM jobs through scancel; local runs and sweeps by SIGTERM, so trainers may checkpoint.
+    Training them again resumes.
+
+    \b
+    Examples:
+      exp cancel -e lr grid
+      exp cancel -e mnist -r big
+    """
     from ..errors import UsageError  # noqa: PLC0415
     from ..state import resolve_experiment, resolve_run  # noqa: PLC0415
     from ..sweeps.cancel import cancel_runs, cancel_sweep  # noqa: PLC0415

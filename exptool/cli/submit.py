@@ -45,7 +45,17 @@ def submit(
     dry_run: L.DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Submit the run to SLURM: it trains there, records its status in run.json, and requeues itself."""
+    """Submit the run to SLURM instead of training it here.
+
+    The job trains the run on its node, records queued/running/how it ended in run.json, and
+    requeues itself ahead of its time limit after a checkpoint. Options default to
+    [launcher.slurm] in exptool.toml.
+
+    \b
+    Examples:
+      exp submit -e mnist -r big --partition gpu --gpus-per-node 4 --time 12:00:00
+      exp submit --set lr=3e-4 --dry-run
+    """
     from ..training.prepare import prepare_submission, resolve_training  # noqa: PLC0415
 
     ws = workspace(ctx)

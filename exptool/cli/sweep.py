@@ -90,7 +90,20 @@ def sweep(
     dry_run: L.DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a sweep: one run per point; completed points are skipped, interrupted ones resume."""
+    """Run a sweep: one run per point, locally or on SLURM.
+
+    Points are a grid (--set key=v1,v2), random draws (--random N with key=uniform(a,b),
+    loguniform, int, choice) or an Optuna search (--method tpe --trials N --metric M). Running it
+    again skips completed points, resumes interrupted ones and retries failed ones only with
+    --retry-failed. Exit 0 only when every point completed.
+
+    \b
+    Examples:
+      exp sweep -e lr --set lr=1e-3,1e-2 --set depth=2,4 -j 2 --metric val_loss
+      exp sweep -e lr --name rnd --set 'lr=loguniform(1e-5,1e-1)' --random 20
+      exp sweep sweep.yaml -e lr --launcher slurm --partition gpu --time 4:00:00
+      exp sweep -e lr --name rnd --status
+    """
     from ..state import resolve_experiment  # noqa: PLC0415
     from ..sweeps.record import open_sweep  # noqa: PLC0415
     from ..sweeps.scheduler import SweepRunner  # noqa: PLC0415
