@@ -259,7 +259,8 @@ def test_gpu_slots_give_each_worker_its_own_devices(exp, sws):
         (("--set", "lr=0.1,0.2", "-j", "3", "--gpus", "0,1"), "-j 3 needs 3 devices"),
         (("--set", "lr=uniform(0,1)"), "a grid needs lists of values"),
         (("--set", "nokey=1,2"), "the config has no key 'nokey'"),
-        (("--set", "lr=0.1,0.2", "--set", "logging.writers=nope"), "not a writer"),
+        (("--set", "lr=0.1,0.2", "--set", "logging.writers=[nope]"), "not a writer"),
+        (("--set", "lr=0.1,fast"), "lr is a number (0.1) in the config"),
     ],
 )
 def test_bad_sweeps_change_nothing(exp, sws, args, message):
