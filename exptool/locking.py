@@ -122,3 +122,38 @@ def is_locked(run_path: str | os.PathLike) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+RECORD_LOCK_NAME = ".record.lock"
+
+
+class RecordLock:
+    """A short exclusive lock around a read-modify-write of the run's ``run.json``.
+
+    Separate from the training lock: ``exp tag`` and ``exp note`` must work while a run trains, and
+    two of them at once (or one and the trainer recording its status) must not lose each other's
+    change. It waits (a record update takes milliseconds); without ``fcntl`` it does nothing.
+    """
+
+    def __init__(self, run_path: str | os.PathLike):
+        self.path = Path(run_path) / RECORD_LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RecordLock:
+        try:
+            import fcntl  # noqa: PLC0415
+        except ImportError:  # Windows: os.replace is still atomic; concurrent writers may race
+            return self
+        self._fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # a link there is refused
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            import fcntl  # noqa: PLC0415
+
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None

@@ -354,17 +354,22 @@ class Run(_Value):
         """Merge ``fields`` into ``run.json`` atomically and return the new record.
 
         A damaged ``run.json`` is kept beside the new one (``run.json.damaged``) before it is
-        replaced; one that cannot be read (permissions) is never replaced.
+        replaced; one that cannot be read (permissions) is never replaced. Holds the run's record
+        lock, so concurrent updates (a tag added while the trainer records its status) never lose
+        each other's fields.
 
         Raises:
             UnsafePathError: ``run.json`` exists but cannot be read.
         """
-        record = self.read_record()
-        if record.pop("_unreadable", None):
-            _keep_damaged(self.record_path)
-            record = {}
-        record.update(fields)
-        atomic_write_json(self.record_path, record)
+        from .locking import RecordLock  # noqa: PLC0415
+
+        with RecordLock(self.path):
+            record = self.read_record()
+            if record.pop("_unreadable", None):
+                _keep_damaged(self.record_path)
+                record = {}
+            record.update(fields)
+            atomic_write_json(self.record_path, record)
         return record
 
     def status(self, record: dict[str, Any] | None = None) -> str:

@@ -9,7 +9,7 @@ from conftest import invoke
 
 from exptool.workspace import Workspace
 
-RUN_KEYS = {"experiment", "name", "path", "created", "status", "last_step", "last_metrics"}
+RUN_KEYS = {"experiment", "name", "path", "created", "status", "last_step", "last_metrics", "tags"}
 
 
 
@@ -69,6 +69,7 @@ def test_ls_runs_of_one_experiment(runs, exp):
         "status": "completed",
         "last_step": 99,
         "last_metrics": {"loss": 0.125, "acc": 0.97},
+        "tags": [],
     }
     assert data["runs"][1]["status"] == "unknown" and data["runs"][1]["last_step"] is None
 

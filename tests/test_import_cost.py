@@ -64,8 +64,23 @@ def test_everyday_commands_import_nothing_heavy(runs, tmp_path, args):
 
 
 @pytest.mark.parametrize(
+    "args",
+    [["compare", "e"], ["compare", "e", "--where", "loss<1", "--sort", "-loss", "--json"],
+     ["compare", "-a", "-f", "csv"], ["ls", "e", "--where", "max(loss)>0"], ["diff", "e/r", "e/r"], ["tag", "x"],
+     ["note", "y"], ["trash"], ["tb", "e", "--print"], ["mv", "e/r", "e/r2"], ["rm", "e/r", "--yes"],
+     ["restore", "e/r"]],
+)
+def test_many_runs_commands_import_nothing_heavy(runs, tmp_path, args):
+    """exp tb --print too: TensorBoard itself runs in its own process, never imported by exp."""
+    modules = _modules(runs, tmp_path, args)
+    assert "exptool.cli.app" in modules
+    assert _heavy(modules) == []
+
+
+@pytest.mark.parametrize(
     "words", ["exp show -e ", "exp show -r ", "exp init-run --config ", "exp tr", "exp train -e e -r ",
-              "exp cancel -e e ", "exp sweep -e e --name "]
+              "exp cancel -e e ", "exp sweep -e e --name ", "exp compare --where lo", "exp compare -r ", "exp tag ",
+              "exp ls e --sort ", "exp restore "]
 )
 def test_completion_request_imports_nothing_heavy(runs, tmp_path, words):
     env = {"_EXP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}

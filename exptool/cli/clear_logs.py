@@ -58,6 +58,7 @@ def clear_logs(
         raise _busy(run_obj.id) from None
     try:
         entries = clear_folders([logs])
+        (run_obj.path / "summary.json").unlink(missing_ok=True)  # it summarised the logs just deleted
     finally:
         lock.release()
     if json_out:

@@ -14,6 +14,7 @@ from ._common import ExperimentOpt, JsonOpt, workspace
 from ._complete import complete_config, complete_experiment, complete_run
 from ._errors import handle_errors
 from ._output import info, print_json
+from ._runs import complete_ref
 
 KEEP_SKIP = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", "wandb"}
 
@@ -86,6 +87,11 @@ def init_run(
             "--config", "-c", help="Config name from config/ or a YAML/JSON path.", autocompletion=complete_config
         ),
     ] = None,
+    from_run: Annotated[
+        Optional[str],
+        typer.Option("--from", help="Start from another run's config (EXP/RUN, or RUN in -e's experiment); "
+                     "no logs or checkpoints.", autocompletion=complete_ref),
+    ] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="An existing run is fine (it is kept as is).")] = False,
     no_switch: Annotated[bool, typer.Option("--no-switch", help="Do not make the run current.")] = False,
     json_out: JsonOpt = False,
@@ -104,9 +110,20 @@ def init_run(
 
     ws = workspace(ctx)
     run_obj = resolve_experiment(ws, experiment).run(run)  # -e, else the current experiment (as everywhere)
-    source = ws.resolve_config(config) if config else None
+    origin = None
+    if from_run is not None:
+        if config:
+            raise UsageError("--config and --from both give the config; use one.")
+        from ..runs.refs import parse_ref  # noqa: PLC0415
+
+        origin = parse_ref(ws, from_run, experiment).require()
+        if not origin.config_path.is_file():
+            raise UsageError(f"Run {origin.id!r} has no config.json to start from.")
+    source = origin.config_path if origin is not None else (ws.resolve_config(config) if config else None)
     applied = source is not None and not run_obj.config_path.exists()
     created = run_obj.create(config_source=source, exist_ok=exist_ok)
+    if origin is not None and created:
+        run_obj.update_record(**{"from": origin.id})
     if not no_switch:
         state.save_state(ws.root, experiment=run_obj.experiment.name, run=run_obj.name)
     if json_out:

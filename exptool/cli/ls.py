@@ -1,4 +1,4 @@
-"""``exp ls``: experiments, or the runs of one, with status, step and last metrics."""
+"""``exp ls``: experiments, or the runs of one (--where/--sort), with status, tags, step and last metrics."""
 
 from __future__ import annotations
 
@@ -7,39 +7,15 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import state
-from ..workspace import Run
 from ._common import JsonOpt, workspace
 from ._complete import complete_experiment
 from ._errors import handle_errors
-from ._output import STATUS_STYLE, format_metrics, info, print_json, print_table
-
-
-def _cluster_statuses(summaries: list[dict[str, Any]]) -> None:
-    """``queued``/``running`` of runs on SLURM from SLURM itself (one squeue call; none without such runs)."""
-    from ..training.launchers.slurm_state import refine_statuses  # noqa: PLC0415 - stdlib only
-
-    refine_statuses([(s.pop("_run"), s.pop("_record"), s) for s in summaries])
-
-
-def run_summary(run: Run) -> dict[str, Any]:
-    """The facts ``exp ls`` shows for one run (``_run``/``_record`` are dropped before printing)."""
-    record = run.read_record()
-    step, metrics = run.last_metrics()
-    status = run.status(record)
-    return {
-        "_run": run,
-        "_record": record,
-        "experiment": run.experiment.name,
-        "name": run.name,
-        "path": str(run.path),
-        "created": record.get("created"),
-        "status": status,
-        "last_step": step,
-        "last_metrics": metrics,
-    }
+from ._output import format_metrics, info, print_json, print_table
+from ._runs import SortOpt, WhereOpt, many_objects, print_rows
 
 
 @handle_errors
+@many_objects
 def ls(
     ctx: typer.Context,
     experiment: Annotated[
@@ -47,23 +23,27 @@ def ls(
         typer.Argument(help="List the runs of this experiment.", autocompletion=complete_experiment),
     ] = None,
     all_runs: Annotated[bool, typer.Option("--all", "-a", help="List the runs of every experiment.")] = False,
+    where: WhereOpt = None,
+    sort: SortOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List experiments, or the runs of one.
 
-    For runs: created, status, last step and last metrics (cut to the terminal's width; --json
+    For runs: created, status, tags, last step and last metrics, filtered and sorted with --where
+    and --sort (cut to the terminal's width; --json
     has all of them).
 
     \b
     Examples:
       exp ls
       exp ls mnist
+      exp ls mnist --where 'val_acc>0.9' --sort -val_acc
       exp ls --all --json
     """
     ws = workspace(ctx)
     # Mark what `exp show` would call current (flag-less: environment, then state file).
     exp_now, run_now = state.resolve_current(ws.root)
-    if experiment is None and not all_runs:
+    if experiment is None and not all_runs and not where and not sort:
         exps = []
         for exp in ws.experiments():
             exps.append({"name": exp.name, "path": str(exp.path), "runs": len(exp.run_names())})
@@ -77,32 +57,54 @@ def ls(
         rows = [[("* " if e["name"] == mark else "  ") + e["name"], str(e["runs"])] for e in exps]
         print_table(["  experiment", "runs"], rows)
         return
-    exps = [ws.experiment(experiment).require()] if experiment is not None else ws.experiments()
-    runs = [run_summary(r) for exp in exps for r in exp.runs()]
-    _cluster_statuses(runs)
+    from ..runs.index import load_rows, refine_cluster_statuses  # noqa: PLC0415
+    from ..runs.query import needs_extrema, select  # noqa: PLC0415
+
+    if experiment is not None:
+        ws.experiment(experiment).require()
+    parts = ("record", "metrics") + (("config",) if where or sort else ())
+    if needs_extrema(where or (), sort or ()):
+        parts += ("extrema",)
+    found = load_rows(ws, [experiment] if experiment is not None else None, parts=parts)
+    refine_cluster_statuses(found)  # before --where: status=queued must see SLURM's word
+    chosen = select(found, where or (), sort or ())
     if json_out:
-        payload: dict[str, Any] = {"workspace": str(ws.root), "runs": runs}
+        payload: dict[str, Any] = {"workspace": str(ws.root), "runs": [_as_json(r) for r in chosen]}
         if experiment:
             payload["experiment"] = experiment
         print_json(payload)
         return
-    if not runs:
-        where = f"experiment {experiment!r}" if experiment else "this workspace"
-        info(f"No runs in {where} yet. Create one with: exp init-run -e {experiment or 'EXP'} -r RUN")
+    if not chosen:
+        if found:
+            info("No runs match.")
+            return
+        where_text = f"experiment {experiment!r}" if experiment else "this workspace"
+        info(f"No runs in {where_text} yet. Create one with: exp init-run -e {experiment or 'EXP'} -r RUN")
         return
     cur = (exp_now.value, run_now.value)
-    rows, styles = [], []
-    for r in runs:
-        name = r["name"] if experiment else f"{r['experiment']}/{r['name']}"
-        marker = "* " if (r["experiment"], r["name"]) == cur else "  "
-        rows.append(
-            [
-                marker + name,
-                (r["created"] or "-").replace("T", " ").split("+")[0],
-                r["status"],
-                "-" if r["last_step"] is None else str(r["last_step"]),
-                format_metrics(r["last_metrics"]),
-            ]
-        )
-        styles.append([None, None, STATUS_STYLE.get(r["status"]), None, None])
-    print_table(["  run", "created", "status", "step", "last metrics"], rows, styles, flex=4)
+    names = [("* " if (r.experiment, r.name) == cur else "  ") + (r.name if experiment else r.id) for r in chosen]
+    headers = ["  run", "created", "status", "step", "last metrics"]
+    columns: list[list[Any]] = [
+        names,
+        [(r.record.get("created") or "-").replace("T", " ").split("+")[0] for r in chosen],
+        [r.status for r in chosen],
+        [r.last_step for r in chosen],
+        [format_metrics(r.last_metrics()) for r in chosen],
+    ]
+    if any(r.tags for r in chosen):
+        headers.insert(3, "tags")
+        columns.insert(3, [r.tags for r in chosen])
+    print_rows(headers, columns, "table", styled={2})
+
+
+def _as_json(row: Any) -> dict[str, Any]:
+    return {
+        "experiment": row.experiment,
+        "name": row.name,
+        "path": row.path,
+        "created": row.record.get("created"),
+        "status": row.status,
+        "last_step": row.last_step,
+        "last_metrics": row.last_metrics(),
+        "tags": row.tags,
+    }

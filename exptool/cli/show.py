@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from .. import state
+from ..errors import UsageError
 from ._common import ExperimentOpt, JsonOpt, RunOpt, check_names, workspace
 from ._errors import handle_errors
 from ._output import STATUS_STYLE, format_metrics, info, print_json, style
 
 
 @handle_errors
-def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = None, json_out: JsonOpt = False) -> None:
+def show(
+    ctx: typer.Context,
+    experiment: ExperimentOpt = None,
+    run: RunOpt = None,
+    config: Annotated[bool, typer.Option("--config", help="Print the run's config.json as it is.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Show the current run, where it came from, its status.
+
+    Also its tags, note and flattened config (--config: the config.json file itself).
 
     \b
     Examples:
       exp show
       exp show -e mnist -r baseline --json
+      exp show --config
     """
     ws = workspace(ctx)
     exp_r, run_r = state.resolve_current(ws.root, experiment, run)
@@ -53,11 +66,15 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
                 "health": record.get("health") if isinstance(record.get("health"), dict) else None,
                 "unreadable": unreadable,
                 "progress": _progress(run_obj),
+                **_run_extras(run_obj),
             }
     if data["run"] is not None and data["run"]["exists"]:
         from ..training.launchers.slurm_state import refine_statuses  # noqa: PLC0415 - stdlib only
 
         refine_statuses([(run_obj, record, data["run"])])
+    if config:
+        _print_config_file(data)
+        return
     if json_out:
         print_json(data)
         return
@@ -90,6 +107,15 @@ def show(ctx: typer.Context, experiment: ExperimentOpt = None, run: RunOpt = Non
             info(style(f"health      {health_line(r['health'])}", "33"))
         if r["status"] == "running" and r["progress"]["step"] is not None:
             info(f"progress    {_progress_text(r['progress'])}")
+        if r["tags"]:
+            info(f"tags        {' '.join(r['tags'])}")
+        if r["note"]:
+            info(f"note        {r['note']}")
+        if r["config"]:
+            width = max(len(k) for k in r["config"])
+            info("config")
+            for key, value in r["config"].items():
+                info(f"  {key.ljust(width)}  {json.dumps(value, default=str)}")
 
 
 def health_line(health: dict[str, Any]) -> str:
@@ -129,3 +155,24 @@ def _progress_text(p: dict[str, Any]) -> str:
     if p["eta_s"] is not None:
         text += f"  ETA {format_duration(p['eta_s'])}"
     return text
+
+
+def _run_extras(run_obj: Any) -> dict[str, Any]:
+    """Tags, note and the flat config of an existing run (from run.json and config.json)."""
+    if not run_obj.exists():
+        return {"tags": [], "note": None, "config": {}}
+    from ..runs.index import row_for  # noqa: PLC0415
+
+    row = row_for(run_obj.path, parts=("record", "config"))
+    return {"tags": row.tags, "note": row.record.get("note"), "config": row.config}
+
+
+def _print_config_file(data: dict[str, Any]) -> None:
+    """``exp show --config``: the run's config.json, as it is on disk."""
+    if data["run"] is None or not data["run"]["exists"]:
+        raise UsageError("No run to show the config of.", hint="Pass -e EXP -r RUN, or run: exp set EXP RUN")
+    path = Path(data["run"]["path"]) / "config.json"
+    try:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist.") from None

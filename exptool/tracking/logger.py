@@ -134,13 +134,15 @@ class Logger(TemplateLoggerMixin):
         self._check_history = self._resume_step is None and history == "continue"
         self._writers: dict[str, Writer] = {}
         self._fanout: tuple[Writer, ...] = ()
-        self._checked: set[tuple[str, ...]] = set()
+        self._checked: dict[tuple[str, ...], tuple[str, ...]] = {}  # validated key tuples, one object each
         self._lock = threading.RLock()
         self._finished = False
         self._warned_finished = False
         self._text = TextLog(self.run.logs_dir / "log.txt") if self.is_main else None
         self._recovery = _recovery.Recovery(self)
         self._system: Any = None
+        self._summary: Any = None  # the run's SummaryTracker (rank 0, once a writer runs)
+        self._pending: list | None = None  # logged entries the tracker has not aggregated yet
         _shutdown.track(self)
         if make_current:
             current.set_logger(self)
@@ -161,13 +163,14 @@ class Logger(TemplateLoggerMixin):
         self.echo = True
         self._resume_step = self._step = None
         self._history, self._check_history = "continue", False
-        self._writers, self._fanout, self._checked = {}, (), set()
+        self._writers, self._fanout, self._checked = {}, (), {}
         self._lock = threading.RLock()
         self._finished = self._warned_finished = False
         self._text = None
         self._recovery = _recovery.Recovery(self)
         self._system = None
         self._status = None
+        self._summary = self._pending = None
         return self
 
     # -- properties -------------------------------------------------------------------------
@@ -239,6 +242,7 @@ class Logger(TemplateLoggerMixin):
         with self._lock:
             self._writers[name] = instance
             self._refresh_fanout()
+            self._track_summary()
         if self._text is not None:
             text = self._text
             if callable(getattr(instance, "report_start", None)):  # starts in the background (W&B)
@@ -246,6 +250,16 @@ class Logger(TemplateLoggerMixin):
             else:
                 text.write(f"{name} writer started for run {self.run.id}", "info")
         return instance
+
+    def _track_summary(self) -> None:
+        """Keep ``<run>/summary.json`` (see :mod:`exptool.runs.summary`) once rank 0 has a writer."""
+        if not self.is_main:
+            return
+        if self._summary is None:
+            from ..runs.tracker import track  # noqa: PLC0415
+
+            self._summary, self._pending = track(self.run.path), []
+        self._summary.sync()
 
     def initialize(self, *names: str | Iterable[str], **options: Mapping[str, Any]) -> Logger:
         """Start several writers: ``initialize("csv", "tensorboard", wandb={"project": "p"})``.
@@ -352,10 +366,12 @@ class Logger(TemplateLoggerMixin):
         if not values:
             return
         keys = tuple(values)
-        if keys not in self._checked:
+        known = self._checked.get(keys)
+        if known is None:
             for name in keys:
                 check_name(name)
-            self._checked.add(keys)
+            self._checked[keys] = known = keys
+        keys = known  # the one long-lived tuple: the summary's pending list then keeps nothing alive
         with self._lock:
             if self._check_history:
                 self._check_history = False
@@ -374,6 +390,11 @@ class Logger(TemplateLoggerMixin):
                     writer.log_metrics(step, values, wall_time)
                 except Exception as exc:  # noqa: BLE001
                     self._writer_failed(writer, "log_metrics", exc, (step, values, wall_time))
+            pending = self._pending
+            if pending is not None:  # the run summary: an append here, arithmetic in batches
+                pending += (keys, step, values)
+                if wall_time >= self._summary.due:
+                    self._summary.tick(pending, wall_time)
 
     def log_image(self, name: str, image: Any, step: int | None = None) -> Path | None:
         """Save ``image`` as ``visualizations/<name>_step<step>.png`` and send it to the writers.
@@ -532,6 +553,8 @@ class Logger(TemplateLoggerMixin):
         with self._lock:
             self._resume_step = self._step = step
             self._each("resume", step)
+            if self._summary is not None:
+                self._summary.resume(self._pending)
         if self._text is not None:
             self._text.write(f"resumed after step {step}", "info")
 
@@ -540,6 +563,8 @@ class Logger(TemplateLoggerMixin):
         with self._lock:
             self._resume_step = self._step = step if step >= 0 else None
             self._each("resume", step)
+            if self._summary is not None:
+                self._summary.resume(self._pending)
         if self._text is not None:
             self._text.write(f"dropped what was logged after step {step}" if step >= 0 else "dropped earlier logs",
                              "info")
@@ -569,6 +594,9 @@ class Logger(TemplateLoggerMixin):
                 writer.close()
             except Exception as exc:  # noqa: BLE001 - close the others anyway
                 warn(f"closing the {name} writer failed: {exc}")
+        if self._summary is not None:
+            self._summary.release(self._pending)
+            self._summary = self._pending = None
         if self._text is not None:
             if writers or self._text.used:
                 self._text.write("logger finished" + (f" ({reason})" if reason else ""), "info")

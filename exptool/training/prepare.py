@@ -153,13 +153,14 @@ def has_checkpoints(run: Run) -> bool:
 
 
 def clear_outputs(run: Run) -> None:
-    """Empty the run's checkpoints, logs, visualizations and plots (``--clear``).
+    """Empty the run's checkpoints, logs, visualizations and plots (``--clear``), and drop its summary.
 
     Nothing is deleted when any of them is a link or holds something exptool cannot read.
     """
     from .._fs import clear_folders  # noqa: PLC0415
 
     clear_folders(run.path / sub for sub in RUN_SUBDIRS)
+    (run.path / "summary.json").unlink(missing_ok=True)  # a summary of the logs just deleted
 
 
 def choose_seed(requested: int | None, settings: TrainingSettings, previous: Mapping[str, Any], resume: bool) -> int:
