@@ -122,7 +122,8 @@ def test_grid_with_two_workers_completes_and_a_second_run_does_nothing(exp, sws)
     assert {run: (run / "run.json").read_text() for run in runs} == before  # nothing ran again
     record = json.loads((sws / "experiments" / "e" / ".sweeps" / "g" / "sweep.json").read_text())
     assert record["state"] == "completed" and [p["run"] for p in record["points"]] == [r.name for r in runs]
-    assert "g" not in exp("ls", "e").stdout.split()  # the record is not a run
+    listed = [line.split()[0] for line in exp("ls", "e").stdout.splitlines()[1:]]  # run names (a tag may be g)
+    assert "g" not in listed and listed == [r.name for r in runs]  # the record is not a run
 
 
 def test_a_failing_point_is_reported_at_once_and_the_others_finish(exp, sws):
