@@ -29,6 +29,16 @@ def file_mode(path: str | os.PathLike) -> int:
     return 0o666 & ~_umask
 
 
+def close_durably(fh: Any) -> None:
+    """Flush, fsync (the data survives a power cut, not only a crash) and close an open file."""
+    fh.flush()
+    try:
+        os.fsync(fh.fileno())
+    except OSError:
+        pass
+    fh.close()
+
+
 def fsync_dir(path: str | os.PathLike) -> None:
     """Flush a directory entry so a rename inside it survives a power cut (no-op where unsupported)."""
     try:

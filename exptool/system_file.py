@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ._atomic import atomic_write_bytes
+from ._atomic import atomic_write_bytes, close_durably
 
 FILE_NAME = "system.csv"
 TIME_COLUMN = "wall_time"
@@ -100,12 +100,7 @@ class SystemCsv:
         """Flush, fsync and close the file (safe to call twice)."""
         if self._fh is None:
             return
-        self._fh.flush()
-        try:
-            os.fsync(self._fh.fileno())
-        except OSError:
-            pass
-        self._fh.close()
+        close_durably(self._fh)
         self._fh = None
 
 

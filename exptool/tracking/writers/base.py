@@ -8,9 +8,10 @@ cares about scalars stays tiny.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from ..._atomic import close_durably
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...images import ImageData
@@ -93,10 +94,5 @@ class _FileWriter(Writer):
         """Flush, fsync (the data survives a power cut, not only a crash) and close the file."""
         if self._fh is None:
             return
-        self._fh.flush()
-        try:
-            os.fsync(self._fh.fileno())
-        except OSError:
-            pass
-        self._fh.close()
+        close_durably(self._fh)
         self._fh = None
