@@ -50,7 +50,7 @@ def test_compare_shows_only_the_keys_that_differ(sweep, exp):
     assert data["total"] == data["shown"] == 4
     first = data["runs"][0]
     assert set(first) == {"experiment", "name", "path", "status", "created", "tags", "note", "trainer", "last_step",
-                          "config", "metrics", "values", "problems"}
+                          "progress", "config", "metrics", "values", "problems"}
     assert first["config"]["model.act"] == "relu"  # JSON carries the whole config
     assert first["metrics"]["val_acc"] == pytest.approx({"last": 0.5, "step": 4, "min": 0.34, "min_step": 0,
                                                          "max": 0.5, "max_step": 4})

@@ -9,7 +9,7 @@ from conftest import invoke
 
 from exptool.workspace import Workspace
 
-RUN_KEYS = {"experiment", "name", "path", "created", "status", "last_step", "last_metrics", "tags"}
+RUN_KEYS = {"experiment", "name", "path", "created", "status", "last_step", "last_metrics", "tags", "progress"}
 
 
 
@@ -70,6 +70,7 @@ def test_ls_runs_of_one_experiment(runs, exp):
         "last_step": 99,
         "last_metrics": {"loss": 0.125, "acc": 0.97},
         "tags": [],
+        "progress": None,  # only a running run has one
     }
     assert data["runs"][1]["status"] == "unknown" and data["runs"][1]["last_step"] is None
 

@@ -111,6 +111,20 @@ def test_grid_with_two_workers_completes_and_a_second_run_does_nothing(exp, sws)
     table = [line.split()[0] for line in res.stdout.splitlines() if line.startswith("g-")]
     assert table[-4:] == ["g-000", "g-001", "g-002", "g-003"]  # lr 0.1 (val_loss 0.4) before lr 0.2
     assert "4 completed" in res.stdout
+    # ... printed as `exp compare` prints them: the swept keys are the config columns that differ
+    header = next(line for line in res.stdout.splitlines() if line.startswith("NAME"))
+    assert header.split() == ["NAME", "STATUS", "TAG", "LR", "DEPTH", "VAL_LOSS"]
+    compared = exp("compare", "e", "--where", "sweep=g", "--sort", "val_loss")
+    assert compared.returncode == 0, compared.stderr
+    assert [ln.split()[0] for ln in compared.stdout.splitlines()[1:]] == table[-4:]
+    # a sweep's runs are selected by its name, and its points by their index
+    exp("init-run", "-e", "e", "-r", "other")
+    listed = json.loads(exp("ls", "e", "--where", "sweep=g", "--json").stdout)["runs"]
+    assert [r["name"] for r in listed] == [r.name for r in runs]
+    picked = json.loads(exp("compare", "e", "--where", "point>=2", "--columns", "name,sweep,point", "--json").stdout)
+    assert [r["values"] for r in picked["runs"]] == [{"name": "g-002", "sweep": "g", "point": 2},
+                                                     {"name": "g-003", "sweep": "g", "point": 3}]
+    assert json.loads(exp("ls", "e", "--where", "sweep!=g", "--json").stdout)["runs"][0]["name"] == "other"
 
     before = {run: (run / "run.json").read_text() for run in runs}
     again = exp(*GRID, "--json")
@@ -122,8 +136,8 @@ def test_grid_with_two_workers_completes_and_a_second_run_does_nothing(exp, sws)
     assert {run: (run / "run.json").read_text() for run in runs} == before  # nothing ran again
     record = json.loads((sws / "experiments" / "e" / ".sweeps" / "g" / "sweep.json").read_text())
     assert record["state"] == "completed" and [p["run"] for p in record["points"]] == [r.name for r in runs]
-    listed = [line.split()[0] for line in exp("ls", "e").stdout.splitlines()[1:]]  # run names (a tag may be g)
-    assert "g" not in listed and listed == [r.name for r in runs]  # the record is not a run
+    listed = [line.lstrip("* ").split()[0] for line in exp("ls", "e").stdout.splitlines()[1:]]  # run names
+    assert "g" not in listed and listed == [r.name for r in runs] + ["other"]  # the record is not a run
 
 
 def test_a_failing_point_is_reported_at_once_and_the_others_finish(exp, sws):

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..sweeps.results import PointState, format_value, sort_points
 from ._errors import print_error
-from ._output import STATUS_STYLE, print_table, style, use_color
+from ._output import STATUS_STYLE, info, style, use_color
 
 ACTIVE = ("running", "queued")
 
@@ -129,17 +129,21 @@ def make_view(metric: str | None, points: list[PointState], json_out: bool) -> L
 
 
 def print_results(points: list[PointState], metric: str | None, mode: str) -> None:
-    """The results, best first by the metric: one row per point."""
-    ordered = sort_points(points, metric, mode)
-    rows, styles = [], []
-    for point in ordered:
-        rows.append(point_row(point)[:2] + [point.status, "-" if point.step is None else str(point.step),
-                                             _metric(point), _elapsed(point)])
-        styles.append([None, None, STATUS_STYLE.get(point.status), None, None, None])
-    headers = ["run", "params", "status", "step", metric or "metric", "time"]
-    if not metric:
-        headers[4] = "-"
-    print_table(headers, rows, styles)
+    """The results as ``exp compare`` prints them: one row per started point, best first by the metric."""
+    from ..runs.compare import compare  # noqa: PLC0415
+    from ..runs.index import attach_progress, load_rows, refine_cluster_statuses  # noqa: PLC0415
+    from .compare import print_comparison  # noqa: PLC0415
+
+    started = [p for p in sort_points(points, metric, mode) if p.run.exists()]
+    if started:
+        ws = started[0].run.workspace
+        rows = load_rows(ws, runs=[(p.run.experiment.name, p.run.name) for p in started],
+                         parts=("record", "config", "metrics"))
+        refine_cluster_statuses(rows)
+        attach_progress(rows)
+        print_comparison(compare(rows))
+    if len(started) < len(points):
+        info(f"({len(points) - len(started)} point(s) not started yet)")
 
 
 def summary_line(points: list[PointState]) -> str:

@@ -75,7 +75,8 @@ def compare(
     """Compare runs: the config keys that differ, and metrics.
 
     One row per run: name, status, tags, the config keys whose values differ among the shown runs
-    (--all-params: all of them) and every metric's last value. The table fits the terminal; --format
+    (--all-params: all of them) and every metric's last value; while a run is running, also its
+    percent done, rate (steps/s) and eta (seconds left). The table fits the terminal; --format
     csv, markdown or json carry every column uncut.
 
     \b
@@ -95,9 +96,10 @@ def compare(
     if fmt == "json" or needs_extrema(where or (), sort or (), columns or ()):
         parts += ("extrema",)
     rows = select_runs(ws, experiments or [], runs or [], all_runs, parts)
-    from ..runs.index import refine_cluster_statuses  # noqa: PLC0415
+    from ..runs.index import attach_progress, refine_cluster_statuses  # noqa: PLC0415
 
     refine_cluster_statuses(rows)  # before --where: status=queued must see SLURM's word
+    attach_progress(rows)
     result = build(rows, where=where or (), sort=sort or (), limit=limit, columns=columns or (),
                    all_params=all_params)
     labels = [k.label for k in result.columns]
@@ -121,6 +123,7 @@ def compare(
                         "note": r.record.get("note"),
                         "trainer": r.record.get("trainer"),
                         "last_step": r.last_step,
+                        "progress": r.progress,
                         "config": r.config,
                         "metrics": as_dicts(r.stats),
                         "values": dict(zip(labels, v, strict=True)),
@@ -136,10 +139,15 @@ def compare(
     if not result.rows:
         print("No runs match." if rows else "No runs to compare.")
         return
-    status_at = {i for i, k in enumerate(result.columns) if k.label == "status"}
-    print_rows(labels, result.table(), fmt, status_at, priorities=_priorities(result))
+    print_comparison(result, fmt)
     if result.total > len(result.rows):
         typer.echo(f"note: showing {len(result.rows)} of {result.total} runs (--limit).", err=True)
+
+
+def print_comparison(result: Any, fmt: str = "table") -> None:
+    """A comparison's table as ``exp compare`` prints it (also ``exp sweep``'s results)."""
+    status_at = {i for i, k in enumerate(result.columns) if k.label == "status"}
+    print_rows([k.label for k in result.columns], result.table(), fmt, status_at, priorities=_priorities(result))
 
 
 def _priorities(result: Any) -> list[float]:
@@ -147,7 +155,7 @@ def _priorities(result: Any) -> list[float]:
     out = []
     for i, key in enumerate(result.columns):
         if key.kind == "field":
-            rank = 0 if key.label in ("name", "id", "status") else 3
+            rank = 0 if key.label in ("name", "id", "status") else 1 if key.label in ("percent", "eta") else 3
         elif key.kind == "metric":
             rank = 1
         else:

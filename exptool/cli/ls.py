@@ -57,7 +57,7 @@ def ls(
         rows = [[("* " if e["name"] == mark else "  ") + e["name"], str(e["runs"])] for e in exps]
         print_table(["  experiment", "runs"], rows)
         return
-    from ..runs.index import load_rows, refine_cluster_statuses  # noqa: PLC0415
+    from ..runs.index import attach_progress, load_rows, refine_cluster_statuses  # noqa: PLC0415
     from ..runs.query import needs_extrema, select  # noqa: PLC0415
 
     if experiment is not None:
@@ -67,6 +67,7 @@ def ls(
         parts += ("extrema",)
     found = load_rows(ws, [experiment] if experiment is not None else None, parts=parts)
     refine_cluster_statuses(found)  # before --where: status=queued must see SLURM's word
+    attach_progress(found)
     chosen = select(found, where or (), sort or ())
     if json_out:
         payload: dict[str, Any] = {"workspace": str(ws.root), "runs": [_as_json(r) for r in chosen]}
@@ -91,10 +92,26 @@ def ls(
         [r.last_step for r in chosen],
         [format_metrics(r.last_metrics()) for r in chosen],
     ]
+    if any(r.progress for r in chosen):
+        headers[4:4] = ["done", "steps/s", "eta"]
+        columns[4:4] = progress_columns(chosen)
     if any(r.tags for r in chosen):
         headers.insert(3, "tags")
         columns.insert(3, [r.tags for r in chosen])
     print_rows(headers, columns, "table", styled={2})
+
+
+def progress_columns(rows: list[Any]) -> list[list[Any]]:
+    """Percent done, steps/s and ETA as ``exp ls`` shows them (``-`` where a run has none)."""
+    from ..progress_file import format_duration  # noqa: PLC0415
+
+    done, rate, eta = [], [], []
+    for row in rows:
+        p = row.progress or {}
+        done.append("-" if p.get("percent") is None else f"{p['percent']:.0f}%")
+        rate.append("-" if p.get("rate") is None else f"{p['rate']:.3g}")
+        eta.append("-" if p.get("eta_s") is None else format_duration(p["eta_s"]))
+    return [done, rate, eta]
 
 
 def _as_json(row: Any) -> dict[str, Any]:
@@ -107,4 +124,5 @@ def _as_json(row: Any) -> dict[str, Any]:
         "last_step": row.last_step,
         "last_metrics": row.last_metrics(),
         "tags": row.tags,
+        "progress": row.progress,
     }

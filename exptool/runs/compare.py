@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .index import RunRow, flatten, row_for
+from .keys import PROGRESS_FIELDS
 from .query import FIELDS, MISSING, Key, Keys, QueryError, compile_where, sort_rows
 
 
@@ -106,6 +107,8 @@ def compare(
         several = len({r.experiment for r in chosen}) > 1
         cols = [Key("id" if several else "name", "field", FIELDS["id" if several else "name"])]
         cols.append(Key("status", "field", FIELDS["status"]))
+        if any(r.progress for r in chosen):  # a run is running: how far, how fast, how long still
+            cols += [Key(name, "field", FIELDS[name]) for name in PROGRESS_FIELDS]
         if any(r.tags for r in chosen):
             cols.append(Key("tag", "field", FIELDS["tag"]))
         cols += [shown.config_key(k) for k in (shown.config if all_params else differing)]

@@ -25,7 +25,7 @@ from .parts import PARTS as PARTS_BY_NAME
 from .parts import Shapes, Stamp, flatten, read_json, stamp  # noqa: F401 - flatten: part of this API
 
 INDEX_DIR = ".index"
-FORMAT = 3
+FORMAT = 4  # 4: run.json's sweep and sweep_index joined the record part
 PARTS = ("record", "config", "metrics", "extrema")
 _RACY_S = 2.0
 
@@ -42,9 +42,12 @@ class RunRow:
         last_step: step of the last row of ``logs/metrics.csv`` (None: nothing logged).
         status: as ``exp ls`` shows it (``stale`` for a ``running`` run whose process is gone).
         problems: one-line descriptions of files that could not be read.
+        progress: percent/rate/ETA of a running run (:func:`exptool.progress_file.describe`), once
+            :func:`attach_progress` has read it; None otherwise.
     """
 
-    __slots__ = ("experiment", "name", "path", "record", "config", "stats", "last_step", "status", "problems")
+    __slots__ = ("experiment", "name", "path", "record", "config", "stats", "last_step", "status", "problems",
+                 "progress")
 
     def __init__(self, experiment: str, name: str, path: str):
         self.experiment, self.name, self.path = experiment, name, path
@@ -54,6 +57,7 @@ class RunRow:
         self.last_step: int | None = None
         self.status = "created"
         self.problems: list[str] = []
+        self.progress: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:
@@ -195,6 +199,22 @@ def refine_cluster_statuses(rows: list[RunRow]) -> None:
     refine_statuses(items)
     for _, _, summary in items:
         summary["_row"].status = summary["status"]
+
+
+def attach_progress(rows: Iterable[RunRow]) -> None:
+    """Read ``progress.json`` of the running runs (never cached: it changes every second).
+
+    Other runs keep ``progress`` None: a finished run's percent and ETA say nothing.
+    """
+    from ..progress_file import describe, read_progress  # noqa: PLC0415 - only when a run is running
+
+    for row in rows:
+        if row.status != "running":
+            continue
+        try:
+            row.progress = describe(read_progress(row.path))
+        except OSError as exc:
+            row.problems.append(f"progress.json is unreadable ({exc.strerror or exc})")
 
 
 def load_rows(

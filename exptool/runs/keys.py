@@ -46,8 +46,24 @@ FIELDS: dict[str, Callable[[RunRow], Any]] = {
     "python": lambda r: r.record.get("python", MISSING),
     "from": lambda r: r.record.get("from", MISSING),
     "step": lambda r: MISSING if r.last_step is None else r.last_step,
+    "sweep": lambda r: r.record.get("sweep", MISSING),
+    "point": lambda r: r.record.get("sweep_index", MISSING),
+    # Progress of running runs (None for the others): see exptool.runs.index.attach_progress.
+    "percent": lambda r: _progress(r, "percent"),
+    "rate": lambda r: _progress(r, "rate"),
+    "eta": lambda r: _progress(r, "eta_s"),
 }
-ALIASES = {"run": "name", "exp": "experiment", "tags": "tag", "duration_s": "duration", "last_step": "step"}
+ALIASES = {"run": "name", "exp": "experiment", "tags": "tag", "duration_s": "duration", "last_step": "step",
+           "sweep_index": "point", "eta_s": "eta", "steps_per_s": "rate"}
+PROGRESS_FIELDS = ("percent", "rate", "eta")
+
+
+def _progress(row: RunRow, name: str) -> Any:
+    progress = row.progress
+    value = None if progress is None else progress.get(name)
+    return MISSING if value is None else value
+
+
 AGGREGATES = {"last": 0, "min": 2, "max": 4}
 
 FUNC_RE = re.compile(r"(last|min|max)\(\s*(?:\"([^\"]*)\"|'([^']*)'|([^()\"']*?))\s*\)")

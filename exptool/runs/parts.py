@@ -19,7 +19,7 @@ from . import summary
 
 # The run.json fields a row keeps: what listings show and queries filter on.
 RECORD_FIELDS = ("created", "status", "started", "ended", "duration_s", "exit_code", "seed", "host", "note", "from",
-                 "launcher", "slurm")
+                 "launcher", "slurm", "sweep", "sweep_index")
 
 Stamp = list | None
 

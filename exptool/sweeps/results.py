@@ -1,7 +1,6 @@
-"""A sweep's points as rows: params, status, step, the metric; sorted the way the results table shows.
+"""A sweep's points while it runs: params, status, step, the metric; and the order its results come in.
 
-This is the sweep's own small table. It should give way to ``exp compare``'s table (the run
-summaries of :mod:`exptool.runs`) once that exists, so both print a sweep alike.
+The live view shows these; the results table at the end is ``exp compare``'s, in this order.
 """
 
 from __future__ import annotations
