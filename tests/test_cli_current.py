@@ -16,7 +16,7 @@ from exptool.workspace import Workspace
 SHOW_KEYS = {"workspace", "experiment", "run"}
 SHOW_EXPERIMENT_KEYS = {"name", "source", "path", "exists"}
 SHOW_RUN_KEYS = {"name", "source", "path", "exists", "status", "created", "missing_subdirs", "last_step",
-                 "last_metrics", "health", "unreadable", "progress", "tags", "note", "config"}
+                 "last_metrics", "health", "unreadable", "progress", "tags", "note", "sweep", "config"}
 
 
 

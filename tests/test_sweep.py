@@ -125,6 +125,11 @@ def test_grid_with_two_workers_completes_and_a_second_run_does_nothing(exp, sws)
     assert [r["values"] for r in picked["runs"]] == [{"name": "g-002", "sweep": "g", "point": 2},
                                                      {"name": "g-003", "sweep": "g", "point": 3}]
     assert json.loads(exp("ls", "e", "--where", "sweep!=g", "--json").stdout)["runs"][0]["name"] == "other"
+    shown = exp("show", "-e", "e", "-r", "g-002")
+    assert "sweep       g, point 2: lr=0.2 depth=2" in shown.stdout.splitlines()
+    assert json.loads(exp("show", "-e", "e", "-r", "g-002", "--json").stdout)["run"]["sweep"] == {
+        "name": "g", "point": 2, "params": {"lr": 0.2, "depth": 2}}
+    assert json.loads(exp("show", "-e", "e", "-r", "other", "--json").stdout)["run"]["sweep"] is None
 
     before = {run: (run / "run.json").read_text() for run in runs}
     again = exp(*GRID, "--json")

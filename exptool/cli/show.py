@@ -107,6 +107,10 @@ def show(
             info(style(f"health      {health_line(r['health'])}", "33"))
         if r["status"] == "running" and r["progress"]["step"] is not None:
             info(f"progress    {_progress_text(r['progress'])}")
+        if r["sweep"]:
+            sweep = r["sweep"]
+            params = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in sweep["params"].items())
+            info(f"sweep       {sweep['name']}, point {sweep['point']}" + (f": {params}" if params else ""))
         if r["tags"]:
             info(f"tags        {' '.join(r['tags'])}")
         if r["note"]:
@@ -160,11 +164,21 @@ def _progress_text(p: dict[str, Any]) -> str:
 def _run_extras(run_obj: Any) -> dict[str, Any]:
     """Tags, note and the flat config of an existing run (from run.json and config.json)."""
     if not run_obj.exists():
-        return {"tags": [], "note": None, "config": {}}
+        return {"tags": [], "note": None, "sweep": None, "config": {}}
     from ..runs.index import row_for  # noqa: PLC0415
 
     row = row_for(run_obj.path, parts=("record", "config"))
-    return {"tags": row.tags, "note": row.record.get("note"), "config": row.config}
+    return {"tags": row.tags, "note": row.record.get("note"), "sweep": _sweep_of(run_obj, row.record),
+            "config": row.config}
+
+
+def _sweep_of(run_obj: Any, record: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"name", "point", "params"}`` of the sweep the run is a point of (None when it is none's)."""
+    name = record.get("sweep")
+    if not isinstance(name, str):
+        return None
+    params = run_obj.read_record().get("sweep_params")
+    return {"name": name, "point": record.get("sweep_index"), "params": params if isinstance(params, dict) else {}}
 
 
 def _print_config_file(data: dict[str, Any]) -> None:
