@@ -43,7 +43,7 @@ def _to_float(text: str) -> float | None:
 def _to_step(text: str) -> int | None:
     try:
         return int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: "inf"
         return None
 
 
@@ -59,38 +59,74 @@ def read_metrics(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
     """
     with open(path, "rb") as fh:
         data = fh.read()
-    text = data.decode("utf-8-sig", errors="replace").replace("\x00", "")
-    lines = text.splitlines()
-    if lines and not text.endswith(("\n", "\r")):
-        lines.pop()
     series: dict[str, list[tuple[int, float]]] = {}
-    reader = csv.reader(lines)
+    reader = csv.reader(complete_lines(data, "utf-8-sig"))
     header = next(reader, None)
     if not header:
         return series
-    names = header[2:] if header[:2] == list(RESERVED_COLUMNS) else header[1:]
-    offset = len(header) - len(names)
+    names = header[first_metric_column(header):]
     for name in names:
         series.setdefault(name, [])
+    for name, (steps, values) in zip(names, read_columns(reader, header)[1], strict=True):
+        series[name] += zip(steps, values, strict=True)  # a name twice in the header (not exptool's): both
+    return series
+
+
+def first_metric_column(header: list[str]) -> int:
+    """Where the metrics begin: after ``step,wall_time`` (exptool's files), else after the first column."""
+    return 2 if header[:2] == list(RESERVED_COLUMNS) else 1
+
+
+def complete_lines(data: bytes, encoding: str = "utf-8") -> list[str]:
+    """The complete lines of metrics CSV bytes, NUL bytes dropped.
+
+    A last line without its newline was cut short by a crash (or is still being written): left out.
+    """
+    text = data.decode(encoding, errors="replace").replace("\x00", "")
+    lines = text.splitlines()
+    if lines and not text.endswith(("\n", "\r")):
+        lines.pop()
+    return lines
+
+
+Columns = list[tuple[list[int], list[float]]]  # per metric column: its steps and its values
+
+
+def read_columns(reader: Iterator[list[str]], header: list[str]) -> tuple[int | None, Columns]:
+    """The rows of ``reader`` (a ``csv.reader`` past ``header``) by metric: ``(last step, columns)``.
+
+    ``columns[i]`` holds the steps and values of the metric ``header[first_metric_column(header) + i]``
+    (empty and non-numeric cells left out); the last step is that of the last row that parsed (None
+    when none did). Tolerant of a damaged file: rows the csv module rejects, empty rows, rows wider
+    than the header and rows whose step is not a number are skipped.
+    """
+    offset = first_metric_column(header)
+    width = len(header)
+    columns: Columns = [([], []) for _ in header[offset:]]
+    last = None
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            break
+            return last, columns
         except csv.Error:
             continue
-        if not row or len(row) > len(header):
+        if not row or len(row) > width:
             continue
         step = _to_step(row[0])
         if step is None:
             continue
-        for i, name in enumerate(names):
-            j = i + offset
-            if j < len(row):
-                value = _to_float(row[j])
-                if value is not None:
-                    series[name].append((step, value))
-    return series
+        last = step
+        for j in range(offset, len(row)):
+            cell = row[j]
+            if cell:
+                try:
+                    value = float(cell)
+                except ValueError:
+                    continue
+                steps, values = columns[j - offset]
+                steps.append(step)
+                values.append(value)
 
 
 def read_header(path: str | os.PathLike) -> list[str]:

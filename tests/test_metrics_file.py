@@ -40,3 +40,17 @@ def test_missing_and_empty_files(tmp_path):
     empty.write_text("")
     assert read_metrics(empty) == {}
     assert last_row(empty) == (None, {})
+
+
+def test_the_csv_readers_agree_on_a_damaged_file(tmp_path):
+    """read_metrics and the run summary's rebuild share one tolerant row loop: same rows kept, same skipped."""
+    from exptool.runs import summary
+
+    path = tmp_path / "metrics.csv"
+    damaged = b"inf,4.0,9,9\n\x00nan,5.0,9,9\n" + b"x,y,z\n" + b"6,7.0,oops,0.75\n" + b"7,8.0,0.1"
+    path.write_bytes(CSV.encode() + damaged)
+    series = read_metrics(path)
+    assert series == {"loss": [(0, 2.5), (1, 1.5)], "acc": [(1, 0.25), (2, 0.5), (6, 0.75)]}
+    stats, last = summary.rebuild(path)
+    assert last == 6
+    assert summary.as_dicts(stats)["acc"]["max"] == 0.75 and summary.as_dicts(stats)["loss"]["last"] == 1.5

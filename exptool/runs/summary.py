@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_bytes
+from ..metrics_file import complete_lines, first_metric_column, read_columns
 
 SUMMARY_NAME = "summary.json"
 FORMAT = 1
@@ -143,49 +144,11 @@ def _parse_rows(header: list[str], lines: list[str], stats: Stats) -> int | None
     """
     import csv  # noqa: PLC0415 - only when a summary must be rebuilt
 
-    offset = 2 if header[:2] == ["step", "wall_time"] else 1
-    names = header[offset:]
-    width = len(header)
-    steps: list[int] = []
-    cols: list[list] = [[] for _ in names]
-    col_steps: list[list[int]] = [[] for _ in names]
-    reader = csv.reader(lines)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:
-            continue
-        if not row or len(row) > width:
-            continue
-        try:
-            step = int(float(row[0]))
-        except ValueError:
-            continue
-        steps.append(step)
-        for j in range(offset, len(row)):
-            cell = row[j]
-            if cell:
-                try:
-                    value = float(cell)
-                except ValueError:
-                    continue
-                cols[j - offset].append(value)
-                col_steps[j - offset].append(step)
-    for name, col, csteps in zip(names, cols, col_steps, strict=True):
-        if col:
-            _update(stats, name, col, csteps)
-    return steps[-1] if steps else None
-
-
-def _split_lines(data: bytes) -> list[str]:
-    """Complete lines of CSV bytes (a last line without its newline was cut by a crash: dropped)."""
-    text = data.decode("utf-8", errors="replace").replace("\x00", "")
-    lines = text.splitlines()
-    if lines and not text.endswith(("\n", "\r")):
-        lines.pop()
-    return lines
+    last, columns = read_columns(csv.reader(lines), header)
+    for name, (steps, values) in zip(header[first_metric_column(header):], columns, strict=True):
+        if values:
+            _update(stats, name, values, steps)
+    return last
 
 
 def _header(first_line: str) -> list[str]:
@@ -201,7 +164,7 @@ def rebuild(csv_path: str | os.PathLike) -> tuple[Stats, int | None]:
             data = fh.read()
     except FileNotFoundError:
         return {}, None
-    lines = _split_lines(data)
+    lines = complete_lines(data)
     if not lines:
         return {}, None
     stats: Stats = {}
@@ -226,7 +189,7 @@ def _fold_tail(csv_path: Path, stats: Stats, last_step: int | None, old: dict, n
         return False
     if not first.endswith(b"\n") or size < len(first):
         return False
-    lines = _split_lines(added)
+    lines = complete_lines(added)
     if not lines:
         return last_step
     step = _parse_rows(_header(first.decode("utf-8", errors="replace").rstrip("\r\n")), lines, stats)
