@@ -9,24 +9,20 @@ calls in memory and is retried on every later call (:mod:`._recovery`); one that
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write_text
-from ..config import as_config_dict
-from ..errors import ExptoolError, UsageError, WorkFailedError
 from ..runtime import current_rank, warn
 from . import _history, _recovery, _shutdown, current
 from ._values import check_name, to_floats, to_step
-from .registry import canonical_name, get_factory
+from .logger_content import LoggerContentMixin
+from .logger_writers import LoggerWritersMixin
 from .template_api import TemplateLoggerMixin
-from .textlog import TextLog, check_level
+from .textlog import TextLog
 from .writers.base import Writer
 
 
@@ -53,7 +49,7 @@ def _experiments_here() -> Path | None:
     return None
 
 
-class Logger(TemplateLoggerMixin):
+class Logger(LoggerWritersMixin, LoggerContentMixin, TemplateLoggerMixin):
     """Log metrics, images, histograms, configs and text for one run.
 
     A run that does not exist yet is created. Used on its own (a script, not ``exp train``), the
@@ -207,132 +203,6 @@ class Logger(TemplateLoggerMixin):
         where = self.run.id if self.run is not None else "no run"
         return f"<Logger {where} rank={self.rank} writers={list(self._writers)}>"
 
-    # -- writers ----------------------------------------------------------------------------
-    def add_writer(self, writer: str | Writer, **options: Any) -> Writer | None:
-        """Start a writer by registered name (with ``options`` for its factory) or add an instance.
-
-        Returns the writer, or None on ranks where it does not run. Adding a name twice returns
-        the existing writer.
-        """
-        if self.run is None:
-            return None
-        if isinstance(writer, str):
-            name = canonical_name(writer)
-            if name in self._writers:
-                return self._writers[name]
-            factory = get_factory(name)
-            if not self.is_main and not getattr(factory, "all_ranks", False):
-                return None
-            try:
-                instance = factory(run=self.run, resume_step=self._resume_step, **options)
-            except ExptoolError:
-                raise
-            except OSError as exc:
-                raise WorkFailedError(f"Cannot start the {name} writer: {exc}") from exc
-        else:
-            instance = writer
-            if not self.is_main and not getattr(instance, "all_ranks", False):
-                return None
-            name = getattr(instance, "name", type(instance).__name__.lower())
-            base, n = name, 2
-            while name in self._writers:
-                name, n = f"{base}{n}", n + 1
-        if self._history == "restart" and self._resume_step is None:
-            instance.resume(-1)  # drop everything logged before (-1: before the first step)
-        with self._lock:
-            self._writers[name] = instance
-            self._refresh_fanout()
-            self._track_summary()
-        if self._text is not None:
-            text = self._text
-            if callable(getattr(instance, "report_start", None)):  # starts in the background (W&B)
-                instance.report_start(lambda message, level="info": text.write(message, level))
-            else:
-                text.write(f"{name} writer started for run {self.run.id}", "info")
-        return instance
-
-    def _track_summary(self) -> None:
-        """Keep ``<run>/summary.json`` (see :mod:`exptool.runs.summary`) once rank 0 has a writer."""
-        if not self.is_main:
-            return
-        if self._summary is None:
-            from ..runs.tracker import track  # noqa: PLC0415
-
-            self._summary, self._pending = track(self.run.path), []
-        self._summary.sync()
-
-    def initialize(self, *names: str | Iterable[str], **options: Mapping[str, Any]) -> Logger:
-        """Start several writers: ``initialize("csv", "tensorboard", wandb={"project": "p"})``.
-
-        Writers named only in ``options`` are started too. Returns the logger, for chaining.
-        """
-        flat: list[str] = []
-        for item in names:
-            flat.extend([item] if isinstance(item, str) else list(item))
-        flat += [n for n in options if n not in flat]
-        for name in flat:
-            self.add_writer(name, **dict(options.get(name) or {}))
-        return self
-
-    def initialize_csv(self, file_name: str | None = None, **options: Any) -> Writer | None:
-        """Write metrics to ``logs/metrics.csv`` (or ``logs/<file_name>``, the template's argument)."""
-        if file_name is not None and self.run is not None and "path" not in options:
-            options["path"] = self.run.logs_dir / file_name
-        return self.add_writer("csv", **options)
-
-    def initialize_tensorboard(self, **options: Any) -> Writer | None:
-        """Write TensorBoard event files to ``logs/``."""
-        return self.add_writer("tensorboard", **options)
-
-    def initialize_wandb(self, project: str | None = None, *, project_name: str | None = None,
-                         **kwargs: Any) -> Writer | None:
-        """Log to W&B (offline when there are no credentials); ``kwargs`` go to ``wandb.init``.
-
-        ``project_name`` is the template's name for ``project``.
-        """
-        if project is not None and project_name is not None and project != project_name:
-            raise UsageError(f"initialize_wandb: project {project!r} and project_name {project_name!r} differ.")
-        return self.add_writer("wandb", project=project or project_name, **kwargs)
-
-    def _refresh_fanout(self) -> None:
-        failing = self._recovery.failing
-        self._fanout = tuple(w for n, w in self._writers.items() if n not in failing)
-
-    def _writer_failed(self, writer: Writer, what: str, exc: BaseException, args: tuple = (), size: int = 0) -> None:
-        names = [n for n, w in self._writers.items() if w is writer]
-        label = names[0] if names else getattr(writer, "name", "writer")
-        if names and self._recovery.writer_failed(label, writer, what, exc, args, size):
-            self._refresh_fanout()  # kept: retried on the next call
-            return
-        for n in names:
-            del self._writers[n]
-        self._refresh_fanout()
-        message = f"{label} writer stopped: {what} failed ({exc.__class__.__name__}: {exc}); other writers continue."
-        warn(message)
-        if self._text is not None:
-            self._text.write(message, "error")
-        self._recovery.record()
-        try:
-            writer.close()
-        except Exception:  # noqa: BLE001 - it already failed; closing is best effort
-            pass
-
-    def _retry_failing(self) -> None:
-        """Give failing writers another go (they rejoin the fan-out once their backlog is written)."""
-        for name, exc in self._recovery.retry():
-            self._writer_failed(self._writers[name], "recover", exc)
-        self._refresh_fanout()
-
-    def _each(self, what: str, *args: Any, size: int = 0) -> None:
-        if self._recovery.failing:
-            self._retry_failing()
-            self._recovery.queue(what, args, size)
-        for writer in self._fanout:
-            try:
-                getattr(writer, what)(*args)
-            except Exception as exc:  # noqa: BLE001 - one writer must not stop training or the others
-                self._writer_failed(writer, what, exc, args, size)
-
     def _usable(self) -> bool:
         if self._finished:
             if not self._warned_finished:
@@ -395,156 +265,6 @@ class Logger(TemplateLoggerMixin):
                 pending += (keys, step, values)
                 if wall_time >= self._summary.due:
                     self._summary.tick(pending, wall_time)
-
-    def log_image(self, name: str, image: Any, step: int | None = None) -> Path | None:
-        """Save ``image`` as ``visualizations/<name>_step<step>.png`` and send it to the writers.
-
-        ``image``: numpy array, tensor or PIL image; HW, HWC, CHW or a batch (BHWC/BCHW, tiled
-        into a grid); pixel values as :mod:`exptool.images` reads them (floats on a 0..1 scale,
-        integers on 0..255, widened when values fall outside). ``step`` defaults to the last step logged.
-        Returns the PNG's path (None on ranks that do not write).
-        """
-        from ..images import image_filename, prepare_image, save_png  # noqa: PLC0415
-
-        if self.run is None or not self._usable() or not (self.is_main or self._fanout or self._recovery.failing):
-            return None
-        step = self._step_or_last(step)
-        data = prepare_image(image, name)
-        tag = name[:-4] if name.lower().endswith(".png") else name
-        path = None
-        if self.is_main:
-            path = self.run.visualizations_dir / image_filename(name, step)
-            try:
-                save_png(data, path, fsync=False)
-            except OSError as exc:  # a full disk must not stop training: the writers still get it
-                with self._lock:
-                    self._recovery.file_lost("png", exc)
-                path = None
-        with self._lock:
-            self._each("log_image", tag, data, step, size=len(data.png))
-        return path
-
-    def log_histogram(self, name: str, values: Any, step: int | None = None, bins: int = 64) -> None:
-        """Log the distribution of ``values`` (array or tensor; non-finite values are left out)."""
-        if not (self._fanout or self._recovery.failing) or not self._usable():
-            return
-        import numpy as np  # noqa: PLC0415
-
-        if type(bins) is not int or bins < 1:
-            raise UsageError(f"Histogram {name!r}: bins must be a positive integer, not {bins!r}.")
-        if hasattr(values, "detach"):
-            values = values.detach().cpu().double().numpy()
-        try:
-            arr = np.asarray(values, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            raise UsageError(f"Histogram {name!r} needs numbers (an array or tensor).") from None
-        arr = arr[np.isfinite(arr)]
-        if arr.size == 0:
-            raise UsageError(f"Histogram {name!r} has no finite values.")
-        counts, edges = np.histogram(arr, bins=bins)
-        step = self._step_or_last(step)
-        with self._lock:
-            self._each("log_histogram", name, arr, step, counts, edges, size=arr.nbytes)
-
-    def log_config(self, config: Any) -> None:
-        """Record the run's configuration: the text log, TensorBoard text/hparams and W&B config."""
-        if self.run is None or not self._usable():
-            return
-
-        data = as_config_dict(config)
-        if self._status is not None:
-            self._status.record_config(data)
-        if self._text is not None:
-            self._text.write("config: " + json.dumps(data, default=str, sort_keys=False), "info")
-        with self._lock:
-            self._each("log_config", data)
-
-    def log_text(self, tag: str, text: str, step: int | None = None) -> None:
-        """Send a piece of text to the writers that show text (TensorBoard, W&B summary)."""
-        if not (self._fanout or self._recovery.failing) or not self._usable():
-            return
-        step = self._step_or_last(step)
-        with self._lock:
-            self._each("log_text", tag, text, step, size=len(text))
-
-    def log_architecture(self, model: Any) -> str:
-        """Write ``logs/architecture.txt`` (parameter counts and module tree) and return its text."""
-        from .architecture import describe  # noqa: PLC0415
-
-        text = describe(model)
-        if self.run is None or not self._usable() or not self.is_main:
-            return text
-        self.run.logs_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run.logs_dir / "architecture.txt", text)
-        self._text.write(text.split("\n", 2)[1] + " (see logs/architecture.txt)", "info")
-        self.log_text("architecture", "\n".join("    " + line for line in text.splitlines()), 0)
-        return text
-
-    def log_git_hash(self) -> str | None:
-        """Record the workspace's git commit (``<hash>`` plus ``-dirty`` with uncommitted changes).
-
-        Returns it, or None when the workspace is not in a git repository.
-        """
-        root = self.run.workspace.root if self.run is not None else Path.cwd()
-        from ..provenance import git_hash as find_git_hash  # noqa: PLC0415
-
-        git_hash = find_git_hash(root)
-        if self.run is None or not self._usable():
-            return git_hash
-        if git_hash is None:
-            self.log_info(f"{root} is not in a git repository (or git is missing); no commit recorded.", "warning")
-            return None
-        if self._text is not None:
-            self._text.write(f"git commit: {git_hash}", "info")
-        self.log_text("git_hash", git_hash, 0)
-        return git_hash
-
-    def log_info(self, message: Any, level: str = "info", *, message_type: str | None = None) -> None:
-        """Append a timestamped line to ``logs/log.txt`` (and print it unless ``echo`` is off).
-
-        ``level``: debug, info, warning, error or critical (``message_type`` is the template's
-        name for it). Debug lines are not printed.
-        """
-        level = check_level(message_type if message_type is not None else level)
-        if not self.is_main:
-            return
-        if self._text is not None and not self._finished:
-            self._text.write(str(message), level)
-        if self.echo and level != "debug":
-            if level == "info":
-                print(message, flush=True)
-            else:
-                print(f"{level}: {message}", file=sys.stderr, flush=True)
-
-    def log_system_metrics(self, interval: float = 10.0, gpus: bool = True) -> Any:
-        """Sample system metrics every ``interval`` seconds until the logger finishes.
-
-        CPU %, memory, the process tree's resident memory and, with NVIDIA GPUs, their
-        utilisation, memory, power and temperature (names in :mod:`exptool.tracking.system`) go to
-        ``logs/system.csv`` (one row per sample, by wall time) and to the writers under ``system/``
-        (TensorBoard, W&B), at the training step current when sampled. A background thread does
-        the work; it never touches CUDA. Only rank 0 samples; calling this twice keeps the first.
-
-        Returns:
-            The running sampler (``.stop()``, ``.samples``), or None where nothing is sampled.
-
-        Raises:
-            UsageError: ``interval`` is not a number of seconds of at least 0.05.
-        """
-        from .system import LoggerSystemMetrics, check_interval  # noqa: PLC0415
-
-        try:
-            interval = check_interval(interval)
-        except ValueError as exc:
-            raise UsageError(f"System metrics interval: {exc}.") from None
-        if self.run is None or not self.is_main or self._finished:
-            return None
-        with self._lock:
-            if self._system is None:
-                self._system = LoggerSystemMetrics(self, interval, gpus)
-        if self._text is not None:
-            self._text.write(f"system metrics every {interval:g} s", "info")
-        return self._system
 
     # -- lifecycle ----------------------------------------------------------------------------
     def resume(self, step: int) -> None:
