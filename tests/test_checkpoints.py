@@ -307,12 +307,12 @@ def test_async_save_equals_sync_save_and_is_isolated_from_later_training(ckdir):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_host_copy_shared_among_threads_copies_every_byte(monkeypatch, threads):
-    from exptool.checkpoints import _io
+    from exptool.checkpoints import _staging
 
-    monkeypatch.setattr(_io.HostStaging, "_MIN_SHARE_BYTES", 64)  # shares cut across and inside tensors
+    monkeypatch.setattr(_staging.HostStaging, "_MIN_SHARE_BYTES", 64)  # shares cut across and inside tensors
     state = {"a": torch.randn(1000), "b": torch.arange(77, dtype=torch.int16), "c": torch.randn(3, 5).double(),
              "empty": torch.empty(0), "view": torch.randn(40, 40).t(), "nested": [torch.randn(333), 1]}
-    staging = _io.HostStaging()
+    staging = _staging.HostStaging()
     copied = None
     for _ in range(2):  # the second round writes into the reused buffers
         monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
@@ -326,7 +326,7 @@ def test_host_copy_shared_among_threads_copies_every_byte(monkeypatch, threads):
 
 
 def test_split_cuts_copies_into_consecutive_shares():
-    from exptool.checkpoints._io import _split
+    from exptool.checkpoints._staging import _split
 
     moves = [(1000, 5000, 10), (2000, 6000, 3), (3000, 7000, 9)]
     shares = _split(moves, 8)
@@ -337,11 +337,11 @@ def test_split_cuts_copies_into_consecutive_shares():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_host_copy_works_in_a_forked_child(monkeypatch):
-    from exptool.checkpoints import _io
+    from exptool.checkpoints import _staging
 
-    monkeypatch.setattr(_io.HostStaging, "_MIN_SHARE_BYTES", 64)
+    monkeypatch.setattr(_staging.HostStaging, "_MIN_SHARE_BYTES", 64)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    staging = _io.HostStaging()
+    staging = _staging.HostStaging()
     state = {"w": torch.randn(4096)}
     staging.copy(state)  # the parent's pool threads do not exist in a child
     pid = os.fork()

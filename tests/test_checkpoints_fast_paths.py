@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from exptool import CheckpointManager
-from exptool.checkpoints import _io, load_model_from_path
-from exptool.checkpoints import manager as manager_module
+from exptool.checkpoints import _io, _settle, load_model_from_path
 from exptool.errors import CheckpointError
 
 
@@ -88,14 +87,14 @@ def test_the_folder_is_flushed_before_anything_is_pruned(ckdir, monkeypatch):
     """At the folder flush the new manifest is in place (not naming the pruned file) and the pruned
     file still exists: a power cut then leaves a durable manifest whose files are all there."""
     seen = []
-    real = manager_module.fsync_dir
+    real = _settle.fsync_dir
 
     def watch(path):
         manifest = json.loads((ckdir / "manifest.json").read_text())
         seen.append((sorted(e["file"] for e in manifest["checkpoints"]), sorted(p.name for p in ckdir.iterdir())))
         real(path)
 
-    monkeypatch.setattr(manager_module, "fsync_dir", watch)
+    monkeypatch.setattr(_settle, "fsync_dir", watch)
     ckpt = CheckpointManager(ckdir, keep_last=1)
     model = _model()
     ckpt.save(step=1, model=model)
@@ -115,7 +114,7 @@ def test_a_failed_flush_is_reported_and_deletes_nothing(ckdir, monkeypatch):
     model = _model()
     ckpt.save(step=1, model=model)
     ckpt.wait()
-    monkeypatch.setattr(manager_module, "fsync_dir", broken)
+    monkeypatch.setattr(_settle, "fsync_dir", broken)
     ckpt.save(step=2, model=model)
     with pytest.raises(CheckpointError, match="Cannot flush checkpoints .* Input/output error"):
         ckpt.wait()

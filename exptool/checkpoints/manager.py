@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import runtime
-from .._atomic import fsync_dir, fsync_path
-from .._fs import cannot_read
 from ..errors import CheckpointError, UnreadableCheckpointError
-from . import _io, _manifest, _repair
+from . import _io, _manifest, _repair, _staging
+from ._settle import SettlingMixin
 
 _MODES = ("min", "max")
 
@@ -37,7 +36,7 @@ class CheckpointInfo:
         return self.epoch + 1 if self.epoch is not None else 0
 
 
-class CheckpointManager:
+class CheckpointManager(SettlingMixin):
     """Checkpoints of one run in one folder, with a manifest that survives restarts.
 
     Each save writes ``checkpoint_epoch_E_step_S.pth`` (temp file, fsync, ``os.replace``), then
@@ -77,7 +76,7 @@ class CheckpointManager:
         self._settler_pid = 0
         self._settling: Future | None = None
         self._async_error: BaseException | None = None
-        self._staging = _io.HostStaging()
+        self._staging = _staging.HostStaging()
         if self.is_writer:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._remove_temp_files()
@@ -178,7 +177,7 @@ class CheckpointManager:
         if step is None and epoch is None:
             raise CheckpointError("A checkpoint needs a step or an epoch to be named by.")
         return _io.build_payload(
-            step=_as_int(step, "step"), epoch=_as_int(epoch, "epoch"), model=model, optimizer=optimizer,
+            step=_io.as_int(step, "step"), epoch=_io.as_int(epoch, "epoch"), model=model, optimizer=optimizer,
             scheduler=scheduler, scaler=scaler, metrics=metrics, extra=extra,
             saved_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         )
@@ -212,46 +211,6 @@ class CheckpointManager:
             self._settle_in_background()
         return path
 
-    def _settle_in_background(self) -> None:
-        """Flush the manifest and the folder, then prune, on a helper thread: the caller does not wait.
-
-        Two flushes cost about as much as the checkpoint's own fsync again for a small model. The
-        order keeps every guarantee: the checkpoint file is complete and fsynced before its name
-        exists, and nothing is deleted before the manifest that no longer names it is durable.
-        """
-        pending = self._settling
-        if pending is not None and not pending.running() and not pending.done():
-            return  # the queued settle will see this save too (it reads the state when it starts)
-        if self._settler is None or self._settler_pid != os.getpid():  # a forked child has no threads
-            # One long-lived thread, joined at interpreter exit: starting one per save costs milliseconds.
-            self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exptool-checkpoint-settle")
-            self._settler_pid = os.getpid()
-        try:
-            self._settling = self._settler.submit(self._settle)
-        except RuntimeError:  # the interpreter is shutting down: no new threads, settle right here
-            self._settle()
-
-    def _settle(self) -> None:
-        # What to delete is read before the flush: a save made meanwhile may drop more files, but
-        # its manifest is not covered by this flush, so those wait for the next settle.
-        names = self._deletable()
-        try:
-            if self.fsync:
-                fsync_path(self.directory / _manifest.MANIFEST_NAME)
-                fsync_dir(self.directory)
-        except OSError as exc:  # handed to the caller by the next wait(), save() or load()
-            self._async_error = CheckpointError(f"Cannot flush checkpoints in {self.directory} to disk: "
-                                                f"{exc.strerror or exc}.")
-            return  # nothing is deleted while the new manifest may not be on disk
-        self._finish_deletes(names)
-
-    def _join_settler(self) -> None:
-        settling = self._settling
-        if settling is not None:
-            settling.result()
-            if self._settling is settling:
-                self._settling = None
-
     def _reserve_name(self, step: int | None, epoch: int | None) -> Path:
         """A file name no checkpoint (recorded, pending deletion or foreign) uses yet."""
         parts = ([f"epoch_{epoch}"] if epoch is not None else []) + ([f"step_{step}"] if step is not None else [])
@@ -262,42 +221,6 @@ class CheckpointManager:
             counter += 1
             name = f"{stem}_r{counter}.pth"
         return self.directory / name
-
-    def _deletable(self) -> list[str]:
-        """Files the manifest (as last written) has let go of."""
-        with self._lock:
-            recorded = {e.file for e in self._manifest.entries}
-            return [name for name in self._manifest.pending_delete if name not in recorded]
-
-    def _finish_deletes(self, names: list[str] | None = None) -> None:
-        """Delete files the manifest has let go of; a crash in between only leaves them for next time."""
-        for name in self._deletable() if names is None else names:
-            if cannot_read(self.directory / name) is not None:
-                continue  # a file exptool cannot read is never deleted, not even one it wrote
-            try:
-                (self.directory / name).unlink()
-            except OSError:  # gone already, or not ours to delete: tried again after the next save
-                continue
-
-    def _remove_temp_files(self) -> None:
-        """Remove half-written temp files left by a process killed while saving (never a live writer's)."""
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return
-        for name in names:
-            path = self.directory / name
-            if name.startswith(_io.TEMP_PREFIX) and name.endswith(_io.TEMP_SUFFIX):
-                abandoned = _io.is_abandoned_temp(path)
-            elif name.startswith(f".{_manifest.MANIFEST_NAME}.") and name.endswith(_io.TEMP_SUFFIX):
-                abandoned = _io.is_abandoned_temp(path, max_age=60.0)  # written in milliseconds
-            else:
-                continue
-            if abandoned:
-                try:
-                    path.unlink()
-                except OSError:
-                    pass
 
     def _read_manifest(self) -> _manifest.Manifest:
         try:
@@ -459,17 +382,3 @@ def _info(path: Path, data: dict[str, Any]) -> CheckpointInfo:
         extra=dict(data.get("extra") or {}) if isinstance(data.get("extra"), dict) else {},
         saved_at=data.get("saved_at") if isinstance(data.get("saved_at"), str) else None,
     )
-
-
-def _as_int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        result = int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise CheckpointError(f"{name} must be an integer, not {value!r}.") from None
-    if isinstance(value, float) and value != result:  # int() would silently truncate 2.5 to 2
-        raise CheckpointError(f"{name} must be an integer, not {value!r}.")
-    if result < 0 or isinstance(value, bool):
-        raise CheckpointError(f"{name} must be a non-negative integer, not {value!r}.")
-    return result
