@@ -9,19 +9,18 @@ Layout::
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from ._atomic import atomic_write_json
 from ._value import _Value
 from .discovery import EXPERIMENTS_DIR, WORKSPACE_MARKER, find_workspace_root
 from .errors import AlreadyExistsError, ConfigError, NotFoundError
 from .names import validate_name
+from .run_record import RunRecordMixin
 
 CONFIG_DIR = "config"
 TEMPLATE_CONFIG_DIR = "configurations"  # the template's name for config/; searched second
@@ -44,17 +43,6 @@ _MARKER_TEXT = """\
 def now_iso() -> str:
     """Current UTC time as an ISO-8601 string with seconds precision."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:  # bytes + json.loads: measurably faster over 10,000 runs in `exp ls`
-            data = json.loads(fh.read())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        return {"_unreadable": True}
-    return data if isinstance(data, dict) else {"_unreadable": True}
 
 
 class Workspace(_Value):
@@ -217,7 +205,7 @@ class Experiment(_Value):
         return self
 
 
-class Run(_Value):
+class Run(RunRecordMixin, _Value):
     """``experiments/<exp>/<run>/``: one training run's folders, config and record."""
 
     __slots__ = ("experiment", "name", "_path")
@@ -346,87 +334,11 @@ class Run(_Value):
             raise
         return created
 
-    def read_record(self) -> dict[str, Any]:
-        """Contents of ``run.json`` ({} when missing; ``{"_unreadable": True}`` when corrupt)."""
-        return _read_json(self.record_path)
-
-    def update_record(self, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into ``run.json`` atomically and return the new record.
-
-        A damaged ``run.json`` is kept beside the new one (``run.json.damaged``) before it is
-        replaced; one that cannot be read (permissions) is never replaced. Holds the run's record
-        lock, so concurrent updates (a tag added while the trainer records its status) never lose
-        each other's fields.
-
-        Raises:
-            UnsafePathError: ``run.json`` exists but cannot be read.
-        """
-        from .locking import RecordLock  # noqa: PLC0415
-
-        with RecordLock(self.path):
-            record = self.read_record()
-            if record.pop("_unreadable", None):
-                _keep_damaged(self.record_path)
-                record = {}
-            record.update(fields)
-            atomic_write_json(self.record_path, record)
-        return record
-
-    def status(self, record: dict[str, Any] | None = None) -> str:
-        """The run's status from ``run.json`` (or the ``record`` already read from it).
-
-        "unknown" when the record cannot be read; "stale" when it says "running" but no live process
-        holds the run's lock (the trainer was killed before it could record how it ended). A run
-        on SLURM (``queued``, or ``running`` on a node whose lock this machine may not see) keeps
-        its record's word here; listings ask SLURM itself (``training.launchers.slurm_state``).
-        """
-        if record is None:
-            record = self.read_record()
-        if record.get("_unreadable"):
-            return "unknown"
-        status = str(record.get("status", "created" if self.exists() else "missing"))
-        if status == "running" and not record.get("slurm"):
-            from .locking import is_locked  # noqa: PLC0415 - only for the rare running run
-
-            if not is_locked(self.path):
-                return "stale"
-        return status
-
     def last_metrics(self) -> tuple[int | None, dict[str, float]]:
         """Step and values of the last row of ``logs/metrics.csv``; (None, {}) if none."""
         from .metrics_file import last_row  # noqa: PLC0415
 
         return last_row(self.metrics_path)
-
-
-def _keep_damaged(path: Path) -> Path | None:
-    """Copy the bytes of a damaged JSON file to ``NAME.damaged`` (``-2``... when taken) before it is replaced.
-
-    Raises:
-        UnsafePathError: the file cannot be read at all (it must not be replaced then).
-    """
-    from ._fs import cannot_read, unreadable_error  # noqa: PLC0415
-
-    why = cannot_read(path)
-    if why is not None:
-        raise unreadable_error([(path, why)], "file, so it was not replaced")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    backup, n = path.with_name(f"{path.name}.damaged"), 1
-    while backup.exists():
-        if backup.read_bytes() == data:
-            return backup
-        n += 1
-        backup = path.with_name(f"{path.name}.damaged-{n}")
-    from ._atomic import atomic_write_bytes  # noqa: PLC0415
-
-    atomic_write_bytes(backup, data)
-    from .runtime import log  # noqa: PLC0415
-
-    log.warning("%s was damaged; its old content is kept in %s.", path, backup.name)
-    return backup
 
 
 def remove_entries(entries: Iterable[Path]) -> None:
