@@ -18,6 +18,10 @@ through ``/bin/sh -c`` once the run has ended, however it ended, with these vari
 ``EXPTOOL_MESSAGE``        one line for people, e.g. ``demo/first completed in 6.4 s (step 250, val_acc=0.93)``
 =========================  ===========================================================
 
+``exp sweep --notify CMD`` (and the same ``[notify]`` default) runs it once when the whole sweep
+ends, with ``EXPTOOL_EVENT=sweep`` and the variables of :func:`sweep_environment` (docs/sweeps.md);
+the sweep's points never notify one by one.
+
 The command gets ``timeout`` seconds (default 30; ``[notify] timeout``), after which it is stopped
 with its whole process group. A command that fails, cannot start or times out is a warning, never
 a failed run; its output goes to stderr so ``--json`` output stays clean.
@@ -129,6 +133,52 @@ def run_environment(
         "EXPTOOL_LAST_STEP": "" if last_step is None else str(last_step),
         "EXPTOOL_METRICS": json.dumps({k: (v if math.isfinite(v) else str(v)) for k, v in metrics.items()}),
         "EXPTOOL_ERROR": error or "",
+        "EXPTOOL_HOST": socket.gethostname(),
+        "EXPTOOL_MESSAGE": message,
+    }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def sweep_environment(
+    record: Any,
+    status: str,
+    exit_code: int,
+    duration_s: float,
+    counts: Mapping[str, int],
+    best: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The ``EXPTOOL_*`` variables for the end of a whole sweep (``record``: a SweepRecord).
+
+    ``counts``: points per status; ``best``: the best completed point (``{"run", "index", "params",
+    "metric", "value", "trial"}``) or None. Names and values are listed in docs/sweeps.md.
+    """
+    if best and isinstance(best.get("value"), float) and not math.isfinite(best["value"]):
+        best = {**best, "value": str(best["value"])}
+    sweep_id = f"{record.experiment.name}/{record.name}"
+    done = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no points"
+    message = f"sweep {sweep_id} {status} in {_format_duration(duration_s)}: {done}"
+    if best:
+        params = " ".join(f"{k}={_short(v)}" for k, v in best.get("params", {}).items())
+        message += f"; best {record.experiment.name}/{best['run']} {best['metric']}={_short(best['value'])}"
+        message += f" ({params})" if params else ""
+    return {
+        "EXPTOOL_EVENT": "sweep",
+        "EXPTOOL_SWEEP": record.name,
+        "EXPTOOL_EXPERIMENT": record.experiment.name,
+        "EXPTOOL_SWEEP_PATH": str(record.folder),
+        "EXPTOOL_STATUS": status,
+        "EXPTOOL_EXIT_CODE": str(exit_code),
+        "EXPTOOL_DURATION_S": f"{duration_s:.3f}",
+        "EXPTOOL_POINTS": str(record.spec.size),
+        "EXPTOOL_COMPLETED": str(counts.get("completed", 0)),
+        "EXPTOOL_FAILED": str(counts.get("failed", 0)),
+        "EXPTOOL_INTERRUPTED": str(counts.get("interrupted", 0)),
+        "EXPTOOL_COUNTS": json.dumps(dict(counts)),
+        "EXPTOOL_METRIC": record.spec.metric or "",
+        "EXPTOOL_BEST": json.dumps(dict(best) if best else None, default=str),
         "EXPTOOL_HOST": socket.gethostname(),
         "EXPTOOL_MESSAGE": message,
     }

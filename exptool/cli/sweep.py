@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -88,6 +89,15 @@ def sweep(
         bool, typer.Option("--status", help="Show the sweep's points and results; run nothing.")
     ] = False,
     dry_run: L.DryRunOpt = False,
+    notify_cmd: Annotated[
+        Optional[str],
+        typer.Option(
+            "--notify",
+            metavar="CMD",
+            help="Shell command to run once when the whole sweep ends, with EXPTOOL_STATUS etc. set "
+            "(docs/sweeps.md); default: [notify] in exptool.toml; '' for none.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a sweep: one run per point, locally or on SLURM.
@@ -104,11 +114,13 @@ def sweep(
       exp sweep sweep.yaml -e lr --launcher slurm --partition gpu --time 4:00:00
       exp sweep -e lr --name rnd --status
     """
+    from ..notify import read_settings as notify_settings  # noqa: PLC0415
     from ..state import resolve_experiment  # noqa: PLC0415
     from ..sweeps.record import open_sweep  # noqa: PLC0415
     from ..sweeps.scheduler import SweepRunner  # noqa: PLC0415
 
     ws = workspace(ctx)
+    notify = notify_settings(ws.root, notify_cmd)  # a bad [notify] table stops us before anything runs
     spec, extra = _spec(spec_file, sets or [], method, random_count, trials, seed, metric, mode, config, trainer)
     exp = resolve_experiment(ws, experiment or extra.get("experiment"))
     sweep_name = name or extra.get("name") or (spec_file.stem if spec_file else None)
@@ -151,8 +163,10 @@ def sweep(
     header = (f"Sweep {record.name} ({record.spec.method}, {record.spec.size} points) in {exp.name}: "
               f"{todo} to run, {sum(p.status == 'completed' for p in points)} done; {_where(chosen)}.")
     view.say(header)
+    started = time.monotonic()
     with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext(), view:
         result = runner.run()
+    duration = time.monotonic() - started
     if json_out:
         _report(record, result.points, True, exit_code=result.exit_code, submitted=result.submitted, best=result.best)
     else:
@@ -163,8 +177,24 @@ def sweep(
             print_results(result.points, record.spec.metric, record.spec.mode)
         info(summary_line(result.points))
         _advise(record, result.points, result.exit_code)
+    if notify.command:
+        _notify(notify, record, result, duration)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _notify(settings: Any, record: SweepRecord, result: Any, duration_s: float) -> None:
+    """Run the --notify / [notify] command once for the whole sweep; a failure is only a warning."""
+    from ..notify import notify, sweep_environment  # noqa: PLC0415
+    from ..sweeps.snapshot import best_point, status_counts  # noqa: PLC0415
+
+    if result.state not in ("completed", "failed", "interrupted"):  # submitted: its jobs have not ended
+        note("the sweep was submitted, not ended: no notification (--wait notifies when its jobs end).")
+        return
+    best = best_point(result.points, record.spec.metric, record.spec.mode)
+    variables = sweep_environment(record, result.state, result.exit_code, duration_s,
+                                  status_counts(result.points), best)
+    notify(settings.command, variables, settings.timeout)
 
 
 def raise_usage(message: str, hint: str | None = None) -> None:
