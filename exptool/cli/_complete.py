@@ -65,6 +65,16 @@ def _current_experiment(ws: Workspace) -> str | None:
         return state.resolve_current(ws.root)[0].value
 
 
+@quiet
+def complete_sweep(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Sweeps recorded in the experiment on the line (or the current one); reads folders only."""
+    from ..sweeps.record import sweep_names  # noqa: PLC0415
+
+    ws = completion_workspace(ctx)
+    name = (ctx.params.get("experiment") or _current_experiment(ws)) if ws else None
+    return match_prefix(sweep_names(ws.experiment(name)), incomplete) if name else []
+
+
 def _runs_of(ws: Workspace, experiment: str | None) -> list[str]:
     if not experiment or not is_valid_name(experiment):
         return []

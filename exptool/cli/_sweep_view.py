@@ -28,9 +28,80 @@ def _metric(point: PointState) -> str:
     return "-" if point.metric is None else format_value(point.metric)
 
 
-def point_row(point: PointState) -> list[str]:
-    return [point.run.name, params_text(point), point.status, "-" if point.step is None else str(point.step),
-            _metric(point), _elapsed(point)]
+def _progress_cells(progress: dict[str, Any]) -> list[str]:
+    from ..progress_file import format_duration  # noqa: PLC0415
+
+    percent, rate, eta = progress.get("percent"), progress.get("rate"), progress.get("eta_s")
+    return ["-" if percent is None else f"{percent:.0f}%", "-" if rate is None else f"{rate:.3g}",
+            "-" if eta is None else format_duration(eta)]
+
+
+def point_row(point: PointState, progress: dict[str, Any] | None = None) -> list[str]:
+    """A point's cells: point, params, status, step, [%, steps/s, ETA: with ``progress``,] metric, elapsed."""
+    cells = [point.run.name, params_text(point), point.status, "-" if point.step is None else str(point.step)]
+    if progress is not None:
+        cells += _progress_cells(progress)
+    return cells + [_metric(point), _elapsed(point)]
+
+
+def headers(metric: str | None, progress: bool = False) -> list[str]:
+    """Column names matching :func:`point_row`."""
+    return ["point", "params", "status", "step", *(("%", "steps/s", "ETA") if progress else ()),
+            metric or "metric", "elapsed"]
+
+
+# Which columns give way first when a table is too wide for the terminal (params shrinks instead).
+_DROP_ORDER = ("steps/s", "ETA", "elapsed", "%")
+_MIN_PARAMS = 12
+
+
+def _fit(names: list[str], rows: list[list[str]], width: int | None) -> tuple[list[int], int | None]:
+    """The columns that fit in ``width`` (dropping the least useful first) and the params column's width."""
+    keep = list(range(len(names)))
+    if width is None:
+        return keep, None
+    natural = [max([len(names[i])] + [len(r[i]) for r in rows]) for i in keep]
+    params = names.index("params")
+
+    def others() -> int:  # every kept column but params, with two spaces between columns
+        return sum(natural[i] for i in keep if i != params) + 2 * (len(keep) - 1)
+
+    for name in _DROP_ORDER:
+        if others() + min(natural[params], _MIN_PARAMS) <= width:
+            break
+        if name in names:
+            keep.remove(names.index(name))
+    return keep, max(len("params"), min(natural[params], width - others()))
+
+
+def points_table(points: list[PointState], metric: str | None, room: int,
+                 progress: dict[int, dict[str, Any]] | None = None, width: int | None = None) -> Any:
+    """The points as a rich table of at most ``room`` lines (active points first when they do not fit).
+
+    ``progress`` (point index -> percent/rate/ETA, as ``exp watch --sweep`` reads them) adds columns.
+    With ``width``, the params column is cut (with an ellipsis) and the least useful columns are
+    left out so that rows fit; cells are never wrapped.
+    """
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    names = headers(metric, progress is not None)
+    shown = points
+    room = max(2, room)
+    if len(shown) > room - 1:  # the active ones first, then the rest in order; a line says how many are left
+        shown = sorted(shown, key=lambda p: (p.status not in ACTIVE, p.index))[:room - 2]
+    rows = [point_row(p, None if progress is None else progress.get(p.index, {})) for p in shown]
+    keep, params_width = _fit(names, rows, width)
+    table = Table(box=None, pad_edge=False, header_style="bold", caption_justify="left", caption_style="dim")
+    for i in keep:
+        table.add_column(names[i], overflow="ellipsis", no_wrap=True,
+                         max_width=params_width if names[i] == "params" else None)
+    for point, cells in zip(shown, rows, strict=True):
+        code = STATUS_STYLE.get(point.status)
+        table.add_row(*(Text(cells[i], style=_rich_style(code) if i == 2 and code else "") for i in keep))
+    if len(shown) < len(points):
+        table.caption = f"... {len(points) - len(shown)} more"
+    return table
 
 
 class LineView:
@@ -89,23 +160,8 @@ class LiveView(LineView):
             self._live = None
 
     def _render(self) -> Any:
-        from rich.table import Table  # noqa: PLC0415
-
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for header in ("point", "params", "status", "step", self.metric or "metric", "elapsed"):
-            table.add_column(header, overflow="ellipsis", no_wrap=True)
-        rows = self.points
-        room = max(5, shutil.get_terminal_size((100, 30)).lines - 6)
-        if len(rows) > room:  # the active ones first, then the rest in order
-            rows = sorted(rows, key=lambda p: (p.status not in ACTIVE, p.index))[:room]
-        for point in rows:
-            cells = point_row(point)
-            code = STATUS_STYLE.get(point.status)
-            cells[2] = f"[{_rich_style(code)}]{cells[2]}[/]" if code else cells[2]
-            table.add_row(*cells)
-        if len(rows) < len(self.points):
-            table.add_row(f"... {len(self.points) - len(rows)} more", "", "", "", "", "")
-        return table
+        size = shutil.get_terminal_size((100, 30))
+        return points_table(self.points, self.metric, max(5, size.lines - 6) + 1, width=size.columns)
 
     def event(self, kind: str, point: PointState) -> None:
         if self._live is None:

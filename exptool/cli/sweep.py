@@ -12,23 +12,13 @@ import typer
 
 from . import _launch as L
 from ._common import ExperimentOpt, JsonOpt, workspace
-from ._complete import _current_experiment, complete_config, completion_workspace, match_prefix, quiet
+from ._complete import complete_config, complete_sweep
 from ._errors import handle_errors
 from ._output import info, note, print_json, warn
 
 if TYPE_CHECKING:
     from ..sweeps.record import SweepRecord
     from ..sweeps.spec import SweepSpec
-
-
-@quiet
-def complete_sweep(ctx: typer.Context, incomplete: str) -> list[str]:
-    """Sweeps recorded in the experiment on the line (or the current one); reads folders only."""
-    from ..sweeps.record import sweep_names  # noqa: PLC0415
-
-    ws = completion_workspace(ctx)
-    name = (ctx.params.get("experiment") or _current_experiment(ws)) if ws else None
-    return match_prefix(sweep_names(ws.experiment(name)), incomplete) if name else []
 
 
 @handle_errors

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -10,7 +12,7 @@ import typer
 from .. import state
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
-from ._complete import complete_target
+from ._complete import complete_sweep, complete_target
 from ._errors import handle_errors
 from ._output import note, print_json, status_line
 
@@ -152,22 +154,33 @@ def watch(
     ] = None,
     experiment: ExperimentOpt = None,
     run: RunOpt = None,
+    sweep: Annotated[
+        Optional[str],
+        typer.Option("--sweep", metavar="NAME", help="Watch the sweep NAME of the experiment instead of a run.",
+                     autocompletion=complete_sweep, show_default=False),
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
     log_lines: Annotated[int, typer.Option("--log-lines", min=0, help="Lines of logs/log.txt to show.")] = 10,
     json_out: JsonOpt = False,
 ) -> None:
-    """Watch a run live; exits with the run's code.
+    """Watch a run (or a sweep) live; exits with its code when it ends.
 
-    Status, step, rate, ETA, metrics, system metrics and the log's tail. Reads the run's files
-    only, so it works on a run started in another shell, on another node or under SLURM. Ctrl-C
-    stops watching and leaves the run alone.
+    Status, step, rate, ETA, metrics, system metrics and the log's tail; with --sweep, the
+    sweep's state and one row per point. Reads files only, so it works on a run or sweep started
+    in another shell, on another node or under SLURM. Ctrl-C stops watching and leaves it alone.
 
     \b
     Examples:
       exp watch
       exp watch demo/first --once
       exp watch --json
+      exp watch --sweep lr -e demo
     """
+    if sweep is not None:
+        if target or run:
+            raise UsageError("Watch a run or a sweep, not both.", hint="Drop RUN/-r, or drop --sweep.")
+        _watch_sweep(ctx, sweep, experiment, once, json_out)
+        return
     from ..run_snapshot import snapshot  # noqa: PLC0415
 
     run_obj = _target_run(ctx, target, experiment, run)
@@ -181,35 +194,63 @@ def watch(
         snap = snapshot(run_obj, log_lines)
         console.print(render(snap, console.width, max(console.height, 12) if console.is_terminal else 200))
         return
-    raise typer.Exit(_live(run_obj, console, log_lines, snapshot))
+    code, snap = _live(console, lambda: snapshot(run_obj, log_lines), render, lambda snap: snap["exit_code"], "run",
+                       tall=200)
+    if snap is not None and snap["status"] == "stale":
+        note(f"{run_obj.id} stopped without recording how it ended (killed?).")
+    raise typer.Exit(code)
 
 
-def _live(run_obj: Run, console: Any, log_lines: int, snapshot: Any) -> int:
-    """Redraw about once a second until the run ends; its exit code (130 on Ctrl-C)."""
+def _watch_sweep(ctx: typer.Context, name: str, experiment: str | None, once: bool, json_out: bool) -> None:
+    from ..state import resolve_experiment  # noqa: PLC0415
+    from ..sweeps.snapshot import SweepWatcher  # noqa: PLC0415
+    from ._watch_sweep import render_sweep  # noqa: PLC0415
+
+    watcher = SweepWatcher(resolve_experiment(workspace(ctx), experiment), name)
+    if json_out:
+        print_json(watcher.take().to_dict())
+        return
+    from rich.console import Console  # noqa: PLC0415
+
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=1000)  # a log or a pipe: nothing to fit, params in full
+    if once:
+        frame = render_sweep(watcher.take(), console.width, max(console.height, 12) if console.is_terminal else 10000)
+        console.print(frame)
+        return
+    code, snap = _live(console, watcher.take, render_sweep, lambda snap: snap.exit_code, "sweep", tall=10000)
+    if snap is not None and snap.state == "stale":
+        note(f"sweep {snap.record.experiment.name}/{name} stopped without recording how it ended (killed?).")
+    raise typer.Exit(code)
+
+
+def _live(console: Any, take: Callable[[], Any], draw: Callable[[Any, int, int], Any],
+          exit_code: Callable[[Any], int | None], what: str, tall: int) -> tuple[int, Any]:
+    """Redraw about once a second until ``exit_code(snapshot)`` is known; that code and the last snapshot.
+
+    Off a terminal it only waits and prints the last frame (``tall`` lines at most). Ctrl-C: 130, None.
+    """
     from rich.live import Live  # noqa: PLC0415
 
-    snap = snapshot(run_obj, log_lines)
+    snap = take()
     try:
         if not console.is_terminal:  # nothing to redraw: wait for the end, print its frame
-            while snap["exit_code"] is None:
+            while exit_code(snap) is None:
                 time.sleep(REFRESH_S)
-                snap = snapshot(run_obj, log_lines)
-            console.print(render(snap, console.width, 200))
-            return _ended(run_obj, snap)
+                snap = take()
+            console.print(draw(snap, console.width, tall))
+            return int(exit_code(snap)), snap
         with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
             while True:
-                live.update(render(snap, console.width, console.height), refresh=True)
-                if snap["exit_code"] is not None:
+                live.update(draw(snap, console.width, console.height), refresh=True)
+                if exit_code(snap) is not None:
                     break
                 time.sleep(REFRESH_S)
-                snap = snapshot(run_obj, log_lines)
+                snap = take()
     except KeyboardInterrupt:
-        status_line("stopped watching; the run goes on.")
-        return EXIT_INTERRUPTED
-    return _ended(run_obj, snap)
+        status_line(f"stopped watching; the {what} goes on.")
+        return EXIT_INTERRUPTED, None
+    return int(exit_code(snap)), snap
 
 
-def _ended(run_obj: Run, snap: dict[str, Any]) -> int:
-    if snap["status"] == "stale":
-        note(f"{run_obj.id} stopped without recording how it ended (killed?).")
-    return int(snap["exit_code"])

@@ -6,6 +6,7 @@
 - :mod:`.scheduler`: running the pending points through a launcher, recording the outcomes.
 - :mod:`.guided`: the Optuna study (a journal file in the sweep's folder) of a ``tpe`` sweep.
 - :mod:`.results`: points as rows, sorted by the sweep's metric.
-- :mod:`.snapshot`: what a sweep's files say now: point states and progress, counts, the best point.
+- :mod:`.snapshot`: what a sweep's files say now (``exp watch --sweep``): point states and progress,
+  counts, the best point.
 - :mod:`.cancel`: stopping runs and sweeps, locally or through SLURM.
 """

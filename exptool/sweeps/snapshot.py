@@ -164,6 +164,8 @@ class SweepWatcher:
         for raw, run, rec in zip(record.points, runs, run_records, strict=True):
             point = PointState(int(raw["index"]), run, dict(raw.get("params") or {}), trial=raw.get("trial"))
             status = "missing" if not run.exists() else live_status(rec, cluster) or run.status(rec)
+            if status == "stale" and rec.get("host") and rec.get("host") != socket.gethostname():
+                status = "running"  # trained on another machine, whose lock this one may not see
             point.status = "pending" if status in _AS_PENDING else status
             point.error = rec.get("error") if point.status in ("failed", "interrupted") else None
             if point.status == "unknown":
