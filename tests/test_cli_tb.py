@@ -63,6 +63,36 @@ def test_print_gives_a_command_that_names_runs_by_experiment(runs, exp):
     assert exp("tb", "mnist", "--where", "status=running", "--print").returncode == 2  # nothing to show
 
 
+
+def test_one_command_with_the_options_of_both_spellings(runs, exp):
+    """exp tb takes exp tensorboard's -e/-r and TensorBoard's own options after --; exp tensorboard is exp tb."""
+    def shown(command, *args):
+        result = exp(command, "--print", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert shown("tb", "-e", "mnist")["runs"] == ["mnist/base", "mnist/wide"]
+    assert shown("tb", "-e", "mnist", "-r", "wide", "-r", "cifar/r1")["runs"] == ["mnist/wide", "cifar/r1"]
+    assert sorted(shown("tb", "--all")["runs"]) == ["cifar/r1", "mnist/base", "mnist/wide"]
+    data = shown("tb", "cifar", "--", "--port", "6107", "--samples_per_plugin", "images=5")
+    assert data["url"].endswith(":6107/") and data["command"][-2:] == ["--samples_per_plugin", "images=5"]
+    assert data["command"].count("--port") == 1  # TensorBoard's --port after -- is exp tb's own
+    again = shown("tb", "cifar")
+    assert again["logdir"] == data["logdir"]  # the same selection keeps (and refreshes) its one view
+    assert again["logdir"] != shown("tb", "mnist")["logdir"]
+    bad = exp("tb", "cifar", "--print", "--", "--logdir", "elsewhere")
+    assert bad.returncode == 2 and "--logdir" in bad.stderr
+    assert exp("tb", "--port", "6000", "--print", "--", "--port", "6001").returncode == 2  # two ports
+    # The old spelling: the same options, its own defaults (every run; --json describes, starts nothing).
+    old = exp("tensorboard", "-r", "mnist/base", "--json", "--", "--reload_interval", "2")
+    assert old.returncode == 0, old.stderr
+    legacy = json.loads(old.stdout)
+    assert legacy["runs"] == ["mnist/base"] and legacy["command"].endswith(" --reload_interval 2")
+    assert json.loads(exp("tensorboard", "--json").stdout)["runs"] == ["cifar/r1", "mnist/base", "mnist/wide"]
+    printed = exp("tensorboard", "mnist", "--where", "status=completed", "--print", "--port", "6108")
+    assert printed.returncode == 0 and "--port 6108" in printed.stdout
+    assert os.listdir(os.path.join(shlex.split(printed.stdout)[2], "mnist")) == ["base"]
+
 def test_a_real_tensorboard_serves_the_runs(runs):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "exptool", "tb", "mnist", "cifar", "--port", str(port)],

@@ -136,7 +136,7 @@ def test_one_end_of_run_summary_with_whole_paths(ws, columns):
     assert best in [line.strip() for line in lines]  # the path a person copies: whole, on its own line
     image = next(run.glob("visualizations/decision_boundary_step*.png"))
     assert any(line.strip().endswith(str(image)) for line in lines)
-    assert "exp tensorboard -e demo" in summary
+    assert "exp tb demo" in summary
 
 
 def test_clear_asks_on_a_terminal_and_refuses_off_one(tws):

@@ -9,7 +9,7 @@ every path a person copies next stands on a line of its own::
                /home/me/tour/experiments/spirals/base/checkpoints/checkpoint_epoch_4_step_100.pth
       run      /home/me/tour/experiments/spirals/base
       image    /home/me/tour/experiments/spirals/base/visualizations/decision_boundary_step000100.png
-      view     exp tensorboard -e spirals
+      view     exp tb spirals
 """
 
 from __future__ import annotations

@@ -61,6 +61,6 @@ def end_of_run(run: Any, outcome: Any) -> dict[str, Any]:
         "last_checkpoint": last_checkpoint,
         "image": _latest_image(run),
         "path": str(run.path),
-        "tensorboard": f"exp tensorboard -e {run.experiment.name}",
+        "tensorboard": f"exp tb {run.experiment.name}",
         "unread_config": outcome.unread_config,
     }
