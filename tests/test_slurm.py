@@ -205,3 +205,23 @@ def test_two_tasks_build_the_process_group_from_slurm_and_only_rank_0_writes(exp
     with open(run / "logs" / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in rows] == [1, 2, 3] and {r["rank"] for r in rows} == {"0.0"}  # rank 0 alone
+
+
+def test_exp_watch_follows_a_submitted_sweep_until_its_jobs_end(exp, sws, cluster):
+    calls = sws / "calls.txt"
+    res = exp("sweep", "-e", "e", "--name", "w", "-c", "base", "-t", "st:counted", "--set", "lr=1,2",
+              "--set", "steps=30", "--set", "+pause=0.1", "--metric", "val_loss", "--launcher", "slurm",
+              "--notify", f"echo called >> {calls}")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "no notification" in res.stderr and not calls.exists()  # submitted is not ended
+    assert "Follow with: exp watch --sweep w -e e" in res.stdout
+    snap = json.loads(exp("watch", "--sweep", "w", "-e", "e", "--json").stdout)
+    assert snap["state"] == "submitted" and snap["active"] and snap["exit_code"] is None
+    assert {p["status"] for p in snap["points"]} <= {"queued", "running", "completed"}
+    watcher = subprocess.run([sys.executable, "-m", "exptool", "watch", "--sweep", "w", "-e", "e"], cwd=sws,
+                             capture_output=True, text=True, timeout=300)
+    assert watcher.returncode == 0, watcher.stdout + watcher.stderr
+    assert watcher.stdout.startswith("sweep e/w  completed  exit 0") and "2 completed" in watcher.stdout
+    done = json.loads(exp("watch", "--sweep", "w", "-e", "e", "--json").stdout)
+    assert done["state"] == "completed" and not done["active"] and done["counts"]["completed"] == 2
+    assert done["best"]["run"] == "w-000"

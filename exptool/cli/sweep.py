@@ -162,7 +162,7 @@ def sweep(
     else:
         if result.state == "submitted":
             info(f"Submitted {len(result.submitted)} point(s) to SLURM: {_ids(result.submitted)}. "
-                 f"Follow with: exp sweep -e {exp.name} --name {record.name} --status")
+                 f"Follow with: exp watch --sweep {record.name} -e {exp.name}")
         else:
             print_results(result.points, record.spec.metric, record.spec.mode)
         info(summary_line(result.points))

@@ -70,7 +70,8 @@ class SweepSnapshot:
 
     Attributes:
         record: the sweep's record as read now.
-        state: the record's state, ``stale`` when it says running but no process holds its lock.
+        state: the record's state, ``stale`` when it says running but no process holds its lock; a
+            submitted sweep whose jobs have all ended: ``completed``/``failed``/``interrupted`` from its points.
         active: the sweep is still going (running here or elsewhere, or jobs of a submitted one
             are queued or running).
         points: every recorded point, its status the run's own (``pending`` before it starts).
@@ -182,6 +183,9 @@ class SweepWatcher:
                 state = "stale"  # its process died without recording how the sweep ended
         active = state == "running" or (state == "submitted" and any(p.status in ("queued", "running")
                                                                      for p in points))
+        if state == "submitted" and not active:  # its jobs have all ended: what the points say
+            code = exit_code_of(points, record.spec.size)
+            state = next(name for name, value in STATE_CODES.items() if value == code)
         return SweepSnapshot(record, state, active, points, progress, remote)
 
     @staticmethod
