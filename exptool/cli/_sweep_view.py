@@ -187,7 +187,7 @@ def make_view(metric: str | None, points: list[PointState], json_out: bool) -> L
 def print_results(points: list[PointState], metric: str | None, mode: str) -> None:
     """The results as ``exp compare`` prints them: one row per started point, best first by the metric."""
     from ..runs.compare import compare  # noqa: PLC0415
-    from ..runs.index import attach_progress, load_rows, refine_cluster_statuses  # noqa: PLC0415
+    from ..runs.index import load_rows, refine_live  # noqa: PLC0415
     from .compare import print_comparison  # noqa: PLC0415
 
     started = [p for p in sort_points(points, metric, mode) if p.run.exists()]
@@ -195,8 +195,7 @@ def print_results(points: list[PointState], metric: str | None, mode: str) -> No
         ws = started[0].run.workspace
         rows = load_rows(ws, runs=[(p.run.experiment.name, p.run.name) for p in started],
                          parts=("record", "config", "metrics"))
-        refine_cluster_statuses(rows)
-        attach_progress(rows)
+        refine_live(rows)
         print_comparison(compare(rows))
     if len(started) < len(points):
         info(f"({len(points) - len(started)} point(s) not started yet)")

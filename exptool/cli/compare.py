@@ -96,10 +96,9 @@ def compare(
     if fmt == "json" or needs_extrema(where or (), sort or (), columns or ()):
         parts += ("extrema",)
     rows = select_runs(ws, experiments or [], runs or [], all_runs, parts)
-    from ..runs.index import attach_progress, refine_cluster_statuses  # noqa: PLC0415
+    from ..runs.index import refine_live  # noqa: PLC0415
 
-    refine_cluster_statuses(rows)  # before --where: status=queued must see SLURM's word
-    attach_progress(rows)
+    refine_live(rows)  # before --where
     result = build(rows, where=where or (), sort=sort or (), limit=limit, columns=columns or (),
                    all_params=all_params)
     labels = [k.label for k in result.columns]

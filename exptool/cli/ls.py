@@ -57,7 +57,7 @@ def ls(
         rows = [[("* " if e["name"] == mark else "  ") + e["name"], str(e["runs"])] for e in exps]
         print_table(["  experiment", "runs"], rows)
         return
-    from ..runs.index import attach_progress, load_rows, refine_cluster_statuses  # noqa: PLC0415
+    from ..runs.index import load_rows, refine_live  # noqa: PLC0415
     from ..runs.query import needs_extrema, select  # noqa: PLC0415
 
     if experiment is not None:
@@ -66,8 +66,7 @@ def ls(
     if needs_extrema(where or (), sort or ()):
         parts += ("extrema",)
     found = load_rows(ws, [experiment] if experiment is not None else None, parts=parts)
-    refine_cluster_statuses(found)  # before --where: status=queued must see SLURM's word
-    attach_progress(found)
+    refine_live(found)  # before --where
     chosen = select(found, where or (), sort or ())
     if json_out:
         payload: dict[str, Any] = {"workspace": str(ws.root), "runs": [_as_json(r) for r in chosen]}

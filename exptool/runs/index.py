@@ -217,6 +217,15 @@ def attach_progress(rows: Iterable[RunRow]) -> None:
             row.problems.append(f"progress.json is unreadable ({exc.strerror or exc})")
 
 
+def refine_live(rows: list[RunRow]) -> None:
+    """What the files alone cannot say: SLURM's word on queued/running runs, then running runs' progress.
+
+    Call it before ``--where``, so that ``status=queued`` or ``percent>50`` see it.
+    """
+    refine_cluster_statuses(rows)
+    attach_progress(rows)
+
+
 def load_rows(
     ws: Workspace,
     experiments: Iterable[str] | None = None,
