@@ -74,7 +74,7 @@ def choose_runs(ws: Workspace, targets: Sequence[str] = (), refs: Sequence[str] 
     current one) or ``EXP/RUN``; ``experiment`` alone (no ``refs``) shows that experiment; ``every``:
     every experiment; nothing at all: the current experiment. Runs without ``logs/`` are left out.
     """
-    from .index import load_rows  # noqa: PLC0415
+    from .index import load_rows, refine_live  # noqa: PLC0415
     from .query import needs_extrema, select  # noqa: PLC0415
     from .refs import current_experiment, parse_ref  # noqa: PLC0415
 
@@ -101,7 +101,10 @@ def choose_runs(ws: Workspace, targets: Sequence[str] = (), refs: Sequence[str] 
     parts = ("record", "config", "metrics") + (("extrema",) if needs_extrema(where) else ())
     rows = (load_rows(ws, experiments, parts=parts) if experiments else []) + (
         load_rows(ws, runs=pairs, parts=parts) if pairs else [])
-    rows = select(list({r.id: r for r in rows}.values()), where)
+    rows = list({r.id: r for r in rows}.values())
+    if where:
+        refine_live(rows)  # status=running, percent>50: as exp ls sees them
+    rows = select(rows, where)
     runs = [ws.run(r.experiment, r.name) for r in rows]
     return [r for r in runs if r.logs_dir.is_dir()], key
 
