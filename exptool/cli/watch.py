@@ -163,11 +163,12 @@ def watch(
     log_lines: Annotated[int, typer.Option("--log-lines", min=0, help="Lines of logs/log.txt to show.")] = 10,
     json_out: JsonOpt = False,
 ) -> None:
-    """Watch a run (or a sweep) live; exits with its code when it ends.
+    """Watch a run or a sweep live, until it ends.
 
     Status, step, rate, ETA, metrics, system metrics and the log's tail; with --sweep, the
     sweep's state and one row per point. Reads files only, so it works on a run or sweep started
-    in another shell, on another node or under SLURM. Ctrl-C stops watching and leaves it alone.
+    in another shell, on another node or under SLURM. Exits when the run or sweep ends, with its
+    code (0 completed, 1 failed, 130 interrupted); Ctrl-C stops watching and leaves it alone.
 
     \b
     Examples:
