@@ -146,7 +146,15 @@ def sweep(
         _dry_run(record, runner, chosen, json_out)
         return
     exp.create()
-    points = runner.plan()
+    if record.state != "completed":  # start the workers (torch imports) while the points are planned
+        chosen.warm_up(record.spec.size)
+    try:
+        points = runner.plan()
+    except BaseException:
+        close = getattr(chosen, "close", None)
+        if callable(close):
+            close()
+        raise
     view = make_view(record.spec.metric, points, json_out)
     runner.on_event = view.event
     todo = sum(p.status == "pending" for p in points) + max(0, record.spec.size - len(points))

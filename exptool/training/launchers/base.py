@@ -23,6 +23,8 @@ Contract:
   runs the first unfinished job to its end (right for launchers that run one job at a time).
 - The caller records each outcome in ``run.json`` with :func:`~exptool.training.prepare.finish_run`,
   unless :attr:`Launcher.records_outcomes` is True (jobs that record their own, e.g. on a cluster).
+- :meth:`Launcher.warm_up` may be called before runs are prepared, to start what takes long to
+  start (a pool's workers import torch meanwhile); the default does nothing.
 - :attr:`Launcher.detached` launchers hand jobs to something that outlives this process (a cluster):
   the caller prepares runs with :func:`~exptool.training.prepare.prepare_submission` (recorded
   ``queued``, no lock held here) and may leave before they end.
@@ -149,6 +151,9 @@ class Launcher(abc.ABC):
     @abc.abstractmethod
     def cancel(self, jobs: Sequence[Job]) -> None:
         """Ask the jobs to stop; the ones not started yet never start."""
+
+    def warm_up(self, count: int) -> None:  # noqa: B027 - optional, on purpose
+        """Get ready for about ``count`` jobs while the caller prepares them (default: nothing)."""
 
     def poll(self, jobs: Sequence[Job], timeout: float | None = None) -> list[Job]:
         """Wait up to ``timeout`` seconds (None: until one ends); the given jobs that have ended by then.

@@ -87,6 +87,7 @@ class _Worker:
     job: Job | None = None
     signalled: int | None = None
     started: float = field(default_factory=time.monotonic)
+    used: bool = False  # it was given a run (one that never was may be killed at close)
 
     @property
     def busy(self) -> bool:
@@ -161,9 +162,17 @@ class PoolLauncher(Launcher):
                 worker.signalled = signal.SIGTERM
                 _signal(worker.proc, signal.SIGTERM)
 
+    def warm_up(self, count: int) -> None:
+        """Start up to ``count`` workers now, so their start-up overlaps the caller's preparations."""
+        free = sorted(set(range(len(self.slots))) - {w.slot for w in self._workers})
+        for slot in free[: max(0, count - len(self._workers))]:
+            self._start_worker(slot)
+
     def close(self) -> None:
-        """Let the workers exit (end of their request pipe) and reap them."""
+        """Let the workers exit (end of their request pipe) and reap them; kill the ones never used."""
         for worker in self._workers:
+            if not worker.used and worker.proc.poll() is None:
+                worker.proc.kill()  # still warming up, perhaps: nothing of a run's to lose
             try:
                 worker.requests.close()
             except OSError:
@@ -232,7 +241,7 @@ class PoolLauncher(Launcher):
                 self._queue.insert(0, job)
                 self._retire(idle)
                 continue
-            idle.job, idle.signalled, idle.started = job, None, time.monotonic()
+            idle.job, idle.signalled, idle.started, idle.used = job, None, time.monotonic(), True
             job.id, job.data["worker_pid"] = str(idle.proc.pid), idle.proc.pid
             if idle.devices is not None:
                 job.data["devices"] = idle.devices
