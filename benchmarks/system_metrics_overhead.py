@@ -49,10 +49,11 @@ def _calibrate() -> int:
 def _block(run, n_work: int, seconds: float, interval: float | None) -> tuple[float, int]:
     """Mean seconds per step over about ``seconds`` of steps; samples taken."""
     steps = max(10, int(seconds / STEP_S))
-    with Logger(run=run, echo=False, make_current=False) as logger:
+    # Each block logs steps 1..n again: the earlier blocks' rows are of no interest here.
+    with Logger(run=run, echo=False, make_current=False, history="restart") as logger:
         logger.initialize("csv", "tensorboard")
         system = logger.log_system_metrics(interval) if interval else None
-        base = (logger.step or 0) + 1
+        base = 1
         start = time.perf_counter()
         for step in range(base, base + steps):
             _work(n_work)
