@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -85,11 +84,19 @@ def test_toml_default_timeout_and_override(nws, exp):
     out.unlink()
     res = _train(exp, nws, "toml", "ok", "--clear", "--yes", "--notify", "")  # '' turns the default off
     assert res.returncode == 0 and not out.exists()
-    started = time.monotonic()
-    res = _train(exp, nws, "toml", "ok", "--clear", "--yes", "--notify", "sleep 30")
+    pid_file = nws / "notifier.pid"
+    res = _train(exp, nws, "toml", "ok", "--clear", "--yes", "--notify", f"echo $$ > {pid_file}; exec sleep 30")
     assert res.returncode == 0
-    assert time.monotonic() - started < 25
     assert "did not finish within 1 s" in res.stderr
+    assert not _alive(int(pid_file.read_text()))  # stopped at its timeout, not left sleeping
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status waits to be collected
 
 
 def test_a_bad_notify_table_stops_before_training(nws, exp):
