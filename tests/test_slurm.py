@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -209,11 +210,14 @@ def test_two_tasks_build_the_process_group_from_slurm_and_only_rank_0_writes(exp
 
 def test_exp_watch_follows_a_submitted_sweep_until_its_jobs_end(exp, sws, cluster):
     calls = sws / "calls.txt"
+    said = ("$EXPTOOL_EVENT $EXPTOOL_SWEEP $EXPTOOL_STATUS $EXPTOOL_EXIT_CODE $EXPTOOL_COMPLETED "
+            "$EXPTOOL_POINTS $(hostname)")
     res = exp("sweep", "-e", "e", "--name", "w", "-c", "base", "-t", "st:counted", "--set", "lr=1,2",
               "--set", "steps=30", "--set", "+pause=0.1", "--metric", "val_loss", "--launcher", "slurm",
-              "--notify", f"echo called >> {calls}")
+              "--notify", f'echo "{said}" >> {calls}; echo "$EXPTOOL_BEST" > {calls}.best')
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "no notification" in res.stderr and not calls.exists()  # submitted is not ended
+    assert "runs when the sweep's last job ends" in res.stderr and not calls.exists()  # submitted is not ended
+    assert json.loads((sws / "experiments" / "e" / ".sweeps" / "w" / "notify.json").read_text())["done"] is False
     assert "Follow with: exp watch --sweep w -e e" in res.stdout
     snap = json.loads(exp("watch", "--sweep", "w", "-e", "e", "--json").stdout)
     assert snap["state"] == "submitted" and snap["active"] and snap["exit_code"] is None
@@ -225,3 +229,9 @@ def test_exp_watch_follows_a_submitted_sweep_until_its_jobs_end(exp, sws, cluste
     done = json.loads(exp("watch", "--sweep", "w", "-e", "e", "--json").stdout)
     assert done["state"] == "completed" and not done["active"] and done["counts"]["completed"] == 2
     assert done["best"]["run"] == "w-000"
+    # the last job to end sent the sweep's word, once, from its node
+    _until(calls.exists, 60, "the notify command")
+    time.sleep(1.0)  # a second (wrong) call would come from the other job, which has ended already
+    assert calls.read_text().splitlines() == [f"sweep w completed 0 2 2 {socket.gethostname()}"]
+    assert json.loads(Path(f"{calls}.best").read_text())["run"] == "w-000"
+    assert json.loads((sws / "experiments" / "e" / ".sweeps" / "w" / "notify.json").read_text())["done"] is True

@@ -146,6 +146,9 @@ def sweep(
         _dry_run(record, runner, chosen, json_out)
         return
     exp.create()
+    from ..sweeps.notify_at_end import arm, disarm  # noqa: PLC0415
+
+    disarm(record)  # what an earlier submission asked for: this run of the sweep says its own word
     if record.state != "completed":  # start the workers (torch imports) while the points are planned
         chosen.warm_up(record.spec.size)
     try:
@@ -175,7 +178,10 @@ def sweep(
             print_results(result.points, record.spec.metric, record.spec.mode)
         info(summary_line(result.points))
         _advise(record, result.points, result.exit_code)
-    if notify.command:
+    if notify.command and result.state == "submitted":
+        arm(record, notify.command, notify.timeout)
+        note("the notify command runs when the sweep's last job ends, on that job's node.")
+    elif notify.command:
         _notify(notify, record, result, duration)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -186,9 +192,6 @@ def _notify(settings: Any, record: SweepRecord, result: Any, duration_s: float) 
     from ..notify import notify, sweep_environment  # noqa: PLC0415
     from ..sweeps.snapshot import best_point, status_counts  # noqa: PLC0415
 
-    if result.state not in ("completed", "failed", "interrupted"):  # submitted: its jobs have not ended
-        note("the sweep was submitted, not ended: no notification (--wait notifies when its jobs end).")
-        return
     best = best_point(result.points, record.spec.metric, record.spec.mode)
     variables = sweep_environment(record, result.state, result.exit_code, duration_s,
                                   status_counts(result.points), best)

@@ -12,7 +12,8 @@ The folder starts with a dot, so ``exp ls`` never mistakes it for a run. ``sweep
 A point's run is an ordinary run named ``<sweep>-<NNN>`` (``NNN`` its index, three digits or more);
 its ``run.json`` carries ``"sweep": NAME``, ``"sweep_index"``, ``"sweep_params"`` and the sweep's name
 in ``"tags"``. The run's own ``run.json`` is the truth about a point's status. The folder also
-holds the Optuna study (``optuna.journal``) of a tpe sweep and SLURM's job logs (``slurm/``).
+holds the Optuna study (``optuna.journal``) of a tpe sweep, SLURM's job logs (``slurm/``) and the
+``--notify`` a submitted sweep's last job sends (``notify.json``, :mod:`.notify_at_end`).
 Writes are atomic; the process running a sweep holds ``.lock`` in the folder.
 """
 

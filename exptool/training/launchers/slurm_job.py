@@ -91,6 +91,7 @@ def run_job(request: dict[str, Any]) -> dict[str, Any]:
     except ExptoolError as exc:
         if writes:
             run.update_record(status="failed", error=exc.message, exit_code=exc.exit_code, ended=now_iso())
+            _after_point(run)
         return Outcome("failed", exc.exit_code, exc.message, in_trainer=False).to_dict()
     with prepared:
         if writes:
@@ -113,10 +114,20 @@ def run_job(request: dict[str, Any]) -> dict[str, Any]:
                     prepared.release()
                     _requeue(job["job_id"])
                 return outcome.to_dict()
-            return finish_run(prepared, outcome).to_dict()
+            finished = finish_run(prepared, outcome).to_dict()
         except BaseException as exc:
             mark_failed(prepared, exc)
             raise
+    if writes:
+        _after_point(run)
+    return finished
+
+
+def _after_point(run: Any) -> None:
+    """The last point of a submitted sweep to end sends the sweep's ``--notify`` (from this node)."""
+    from ...sweeps.notify_at_end import after_point  # noqa: PLC0415
+
+    after_point(run)
 
 
 def _requeue(job_id: str) -> None:
