@@ -121,9 +121,11 @@ def test_four_point_sweep_runs_as_one_job_array(exp, sws, cluster):
 def test_submit_shows_queued_and_running_from_slurm_and_exp_cancel_cancels(exp, sws, cluster):
     run = sws / "experiments" / "e" / "long"
     assert exp("init-run", "-e", "e", "-r", "long", "-c", "base").returncode == 0
+    said = sws / "said.txt"
     res = exp("submit", "-e", "e", "-r", "long", "-t", "st:counted", "--set", "steps=2000", "--set", "+pause=0.05",
-              "--json")
+              "--json", "--notify", f'echo "$EXPTOOL_EVENT $EXPTOOL_RUN $EXPTOOL_STATUS $EXPTOOL_EXIT_CODE" >> {said}')
     assert res.returncode == 0, res.stderr
+    assert "runs when the job ends, on its node" in res.stderr and not said.exists()
     job = json.loads(res.stdout)["job_id"]
     assert _record(run)["status"] == "queued" and _record(run)["slurm"]["job_id"] == job
     _until(lambda: (run / "checkpointed").exists(), what="the job to checkpoint")
@@ -142,6 +144,8 @@ def test_submit_shows_queued_and_running_from_slurm_and_exp_cancel_cancels(exp, 
     assert res.returncode == 0 and "cancelled through SLURM" in res.stdout, res.stderr
     _until(lambda: _record(run)["status"] == "interrupted", what="the job to record its interruption")
     assert _record(run)["error"] == "stopped by SIGTERM" and 0 < _steps(run)[-1] < 2000
+    _until(said.exists, 60, "the job's notify command")  # sent by the job, from its node, as it ended
+    assert said.read_text().splitlines() == ["run e/long interrupted 130"]
     later = sws / "experiments" / "e" / "later"
     res = exp("cancel", "-e", "e", "later", "--json")
     assert res.returncode == 0 and "queued" in json.loads(res.stdout)["cancelled"][0]["detail"]

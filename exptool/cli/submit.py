@@ -10,7 +10,7 @@ from . import _launch as L
 from ._common import ExperimentOpt, JsonOpt, RunOpt, workspace
 from ._complete import complete_config
 from ._errors import handle_errors, print_error
-from ._output import info, print_json
+from ._output import info, note, print_json
 
 
 @handle_errors
@@ -42,6 +42,12 @@ def submit(
     constraint: L.ConstraintOpt = None,
     slurm_arg: L.SlurmArgOpt = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to end and report like exp train.")] = False,
+    notify_cmd: Annotated[
+        Optional[str],
+        typer.Option("--notify", metavar="CMD",
+                     help="Shell command to run when the job ends (on its node unless --wait), with EXPTOOL_STATUS "
+                     "etc. set; default: [notify] in exptool.toml; '' for none."),
+    ] = None,
     dry_run: L.DryRunOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -56,9 +62,12 @@ def submit(
       exp submit -e mnist -r big --partition gpu --gpus-per-node 4 --time 12:00:00
       exp submit --set lr=3e-4 --dry-run
     """
+    from ..notify import read_settings as notify_settings  # noqa: PLC0415
+    from ..notify_on_node import arm, disarm  # noqa: PLC0415
     from ..training.prepare import prepare_submission, resolve_training  # noqa: PLC0415
 
     ws = workspace(ctx)
+    notify = notify_settings(ws.root, notify_cmd)  # a bad [notify] table stops us before anything is submitted
     name = launcher or "slurm"
     run_obj, spec, effective = resolve_training(
         ws, experiment, run, trainer=trainer, config=config, overrides=overrides, create=create and not dry_run
@@ -85,11 +94,16 @@ def submit(
         return
     prepared = prepare_submission(run_obj, spec, effective, seed=seed, resume=resume, clear=clear,
                                   world_size=chosen.world_size, launcher=name)
+    disarm(run_obj.path)  # an earlier submission's word; this one says its own
+    if notify.command and not wait:  # armed before the job can start, so a quick job still finds it
+        arm(run_obj.path, notify.command, notify.timeout)
     job = chosen.submit([prepared])[0]
     record = run_obj.read_record()
     logs = (record.get("slurm") or {}).get("logs")
     if not wait:
         _report(run_obj, job.id, "queued", logs, json_out, None)
+        if notify.command:
+            note("the notify command runs when the job ends, on its node.")
         return
     if not json_out:
         info(f"Submitted {run_obj.id} as SLURM job {job.id}; waiting for it (Ctrl-C stops waiting, not the job).")
@@ -100,6 +114,10 @@ def submit(
                     f"-r {run_obj.name} cancels it).")
         raise typer.Exit(130) from None
     _report(run_obj, job.id, outcome.status, logs, json_out, outcome)
+    if notify.command:
+        from .train import notify_end  # noqa: PLC0415
+
+        notify_end(notify, run_obj, outcome)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 

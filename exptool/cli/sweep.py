@@ -146,9 +146,9 @@ def sweep(
         _dry_run(record, runner, chosen, json_out)
         return
     exp.create()
-    from ..sweeps.notify_at_end import arm, disarm  # noqa: PLC0415
+    from ..notify_on_node import arm, disarm  # noqa: PLC0415
 
-    disarm(record)  # what an earlier submission asked for: this run of the sweep says its own word
+    disarm(record.folder)  # what an earlier submission asked for: this run of the sweep says its own word
     if record.state != "completed":  # start the workers (torch imports) while the points are planned
         chosen.warm_up(record.spec.size)
     try:
@@ -179,7 +179,7 @@ def sweep(
         info(summary_line(result.points))
         _advise(record, result.points, result.exit_code)
     if notify.command and result.state == "submitted":
-        arm(record, notify.command, notify.timeout)
+        arm(record.folder, notify.command, notify.timeout)
         note("the notify command runs when the sweep's last job ends, on that job's node.")
     elif notify.command:
         _notify(notify, record, result, duration)

@@ -133,12 +133,12 @@ def train(
     except OSError:  # the reader is gone (`| head`, a dropped terminal): the exit code and run.json still tell
         silence_stdout()
     if notify.command:
-        _notify(notify, run_obj, outcome)
+        notify_end(notify, run_obj, outcome)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
 
 
-def _notify(settings: Any, run_obj: Run, outcome: Outcome) -> None:
+def notify_end(settings: Any, run_obj: Run, outcome: Outcome) -> None:
     """Run the --notify / [notify] command with the outcome; a failure is only a warning."""
     from ..notify import notify, run_environment  # noqa: PLC0415
 

@@ -13,7 +13,7 @@ A point's run is an ordinary run named ``<sweep>-<NNN>`` (``NNN`` its index, thr
 its ``run.json`` carries ``"sweep": NAME``, ``"sweep_index"``, ``"sweep_params"`` and the sweep's name
 in ``"tags"``. The run's own ``run.json`` is the truth about a point's status. The folder also
 holds the Optuna study (``optuna.journal``) of a tpe sweep, SLURM's job logs (``slurm/``) and the
-``--notify`` a submitted sweep's last job sends (``notify.json``, :mod:`.notify_at_end`).
+``--notify`` a submitted sweep's last job sends (``notify.json``, :mod:`exptool.notify_on_node`).
 Writes are atomic; the process running a sweep holds ``.lock`` in the folder.
 """
 

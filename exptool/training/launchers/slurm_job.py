@@ -91,7 +91,7 @@ def run_job(request: dict[str, Any]) -> dict[str, Any]:
     except ExptoolError as exc:
         if writes:
             run.update_record(status="failed", error=exc.message, exit_code=exc.exit_code, ended=now_iso())
-            _after_point(run)
+            _after_job(run)
         return Outcome("failed", exc.exit_code, exc.message, in_trainer=False).to_dict()
     with prepared:
         if writes:
@@ -119,15 +119,15 @@ def run_job(request: dict[str, Any]) -> dict[str, Any]:
             mark_failed(prepared, exc)
             raise
     if writes:
-        _after_point(run)
+        _after_job(run)
     return finished
 
 
-def _after_point(run: Any) -> None:
-    """The last point of a submitted sweep to end sends the sweep's ``--notify`` (from this node)."""
-    from ...sweeps.notify_at_end import after_point  # noqa: PLC0415
+def _after_job(run: Any) -> None:
+    """A submitted run's ``--notify``, or its sweep's when it was the last point (sent from this node)."""
+    from ...notify_on_node import after_job  # noqa: PLC0415
 
-    after_point(run)
+    after_job(run)
 
 
 def _requeue(job_id: str) -> None:

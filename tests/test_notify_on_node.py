@@ -1,8 +1,9 @@
-"""A submitted sweep's notification, sent by its last point to end (what each SLURM job calls on its node).
+"""Notifications sent from a job's node (what each SLURM job calls once its run has ended).
 
-The end to end path, with real SLURM jobs, is in test_slurm.py; here the decision itself: only once
-no point is queued or running, at most once however many jobs end together, never for a run that is
-no sweep's point, and a damaged notify.json is a warning, not a failed job.
+The end to end path, with real SLURM jobs, is in test_slurm.py; here the decision itself: a sweep's
+word only once no point is queued or running, at most once however many jobs end together, nothing
+where nothing was armed, a submitted run's word only once it has ended, and a damaged notify.json is
+a warning, not a failed job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from exptool.sweeps.notify_at_end import NOTIFY_NAME, after_point, arm, disarm
+from exptool.notify_on_node import NOTIFY_NAME, after_job, arm, disarm
 from exptool.sweeps.record import open_sweep
 from exptool.sweeps.spec import spec_from_options
 from exptool.workspace import Workspace
@@ -33,7 +34,7 @@ def submitted(ws: Path):
         run.update_record(status="queued", sweep="s", sweep_index=point["index"], sweep_params=point["params"])
         runs.append(run)
     out = ws / "said.txt"
-    arm(record, f'echo "$EXPTOOL_EVENT $EXPTOOL_STATUS $EXPTOOL_EXIT_CODE $EXPTOOL_COUNTS" >> {out}', 10)
+    arm(record.folder, f'echo "$EXPTOOL_EVENT $EXPTOOL_STATUS $EXPTOOL_EXIT_CODE $EXPTOOL_COUNTS" >> {out}', 10)
     return record, runs, out
 
 
@@ -47,17 +48,17 @@ def _end(run, status: str, loss: float | None = None) -> None:
 def test_only_the_last_point_to_end_sends_it(submitted):
     record, runs, out = submitted
     _end(runs[0], "completed", 0.5)
-    assert after_point(runs[0]) is False and not out.exists()  # two points still queued
+    assert after_job(runs[0]) is False and not out.exists()  # two points still queued
     _end(runs[1], "failed")
-    assert after_point(runs[1]) is False and not out.exists()
+    assert after_job(runs[1]) is False and not out.exists()
     _end(runs[2], "completed", 0.2)
-    assert after_point(runs[2]) is True
+    assert after_job(runs[2]) is True
     event, status, code, counts = out.read_text().split(" ", 3)
     assert (event, status, code) == ("sweep", "failed", "1")  # a point failed: exit 1
     assert {k: n for k, n in json.loads(counts).items() if n} == {"completed": 2, "failed": 1}
     armed = json.loads((record.folder / NOTIFY_NAME).read_text())
     assert armed["done"] is True and armed["sent"]
-    assert after_point(runs[2]) is False and len(out.read_text().splitlines()) == 1  # at most once
+    assert after_job(runs[2]) is False and len(out.read_text().splitlines()) == 1  # at most once
 
 
 def test_jobs_ending_together_send_one_word(submitted):
@@ -65,7 +66,7 @@ def test_jobs_ending_together_send_one_word(submitted):
     for run in runs:
         _end(run, "completed", 0.1)
     results: list[bool] = []
-    threads = [threading.Thread(target=lambda r=r: results.append(after_point(r))) for r in runs]
+    threads = [threading.Thread(target=lambda r=r: results.append(after_job(r))) for r in runs]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -76,13 +77,13 @@ def test_jobs_ending_together_send_one_word(submitted):
 
 def test_no_word_without_an_armed_notification_or_for_other_runs(submitted, ws):
     record, runs, out = submitted
-    disarm(record)
+    disarm(record.folder)
     for run in runs:
         _end(run, "completed", 0.1)
-    assert after_point(runs[2]) is False and not out.exists()
+    assert after_job(runs[2]) is False and not out.exists()
     other = Workspace(ws).experiment("e").run("plain")
     other.create()
-    assert after_point(other) is False
+    assert after_job(other) is False
 
 
 def test_a_damaged_notification_is_a_warning(submitted, caplog):
@@ -90,6 +91,18 @@ def test_a_damaged_notification_is_a_warning(submitted, caplog):
     (record.folder / NOTIFY_NAME).write_text("{not json")
     for run in runs:
         _end(run, "completed", 0.1)
-    assert after_point(runs[2]) is False and not out.exists()
+    assert after_job(runs[2]) is False and not out.exists()
     assert "could not be prepared" in caplog.text
     assert (record.folder / NOTIFY_NAME).read_text() == "{not json"  # left as it was
+
+
+def test_a_submitted_run_notifies_once_it_has_ended(ws):
+    run = Workspace(ws).experiment("e").run("r")
+    run.create()
+    out = ws / "run-said.txt"
+    arm(run.path, f'echo "$EXPTOOL_EVENT $EXPTOOL_RUN $EXPTOOL_STATUS $EXPTOOL_EXIT_CODE $EXPTOOL_ERROR" >> {out}', 10)
+    run.update_record(status="queued")  # requeued: not the end
+    assert after_job(run) is False and not out.exists()
+    run.update_record(status="failed", exit_code=1, error="ValueError: boom", duration_s=3.5)
+    assert after_job(run) is True and after_job(run) is False
+    assert out.read_text().splitlines() == ["run e/r failed 1 ValueError: boom"]
