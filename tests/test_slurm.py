@@ -233,6 +233,8 @@ def test_exp_watch_follows_a_submitted_sweep_until_its_jobs_end(exp, sws, cluste
     done = json.loads(exp("watch", "--sweep", "w", "-e", "e", "--json").stdout)
     assert done["state"] == "completed" and not done["active"] and done["counts"]["completed"] == 2
     assert done["best"]["run"] == "w-000"
+    status = json.loads(exp("sweep", "-e", "e", "--name", "w", "--status", "--json").stdout)
+    assert status["state"] == "completed"  # as exp watch --sweep says it, not the record's "submitted"
     # the last job to end sent the sweep's word, once, from its node
     _until(calls.exists, 60, "the notify command")
     time.sleep(1.0)  # a second (wrong) call would come from the other job, which has ended already

@@ -299,12 +299,10 @@ def _report(record: SweepRecord, points: list[Any], json_out: bool, *, status_on
     from ._sweep_view import print_results, summary_line  # noqa: PLC0415
 
     state = record.state
-    if status_only:  # what the points say now (jobs on a cluster end after the sweep command did)
-        statuses = {p.status for p in points}
-        if statuses and statuses <= {"completed"} and len(points) >= record.spec.size:
-            state = "completed"
-        elif statuses & {"running", "queued", "busy"}:
-            state = "running"
+    if status_only and record.path.exists():  # what it is now, as exp watch --sweep says it
+        from ..sweeps.snapshot import SweepWatcher  # noqa: PLC0415
+
+        state = SweepWatcher(record.experiment, record.name).take().state
     if json_out:
         payload = {
             "experiment": record.experiment.name,
