@@ -352,4 +352,33 @@ def test_live_table_on_a_terminal(sws):
     assert "2 completed" in text
 
 
+@pytest.mark.parametrize("term", ["dumb", "xterm"])  # plain lines, and the live table
+def test_a_dropped_terminal_interrupts_every_point_and_the_sweep_resumes(sws, exp, term):
+    """SIGHUP (the SSH session went away): the points checkpoint and end interrupted, nothing is left stale."""
+    pexpect = pytest.importorskip("pexpect")
+    (sws / "config" / "long.json").write_text(json.dumps({**BASE, "steps": 100, "pause": 0.05}))
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    child = pexpect.spawn(sys.executable, ["-m", "exptool", "sweep", "-e", "e", "--name", "h", "-c", "long", "-t",
+                                           "st:steps", "--set", "lr=0.1,0.2,0.3", "-j", "2"],
+                          cwd=str(sws), env={**env, "TERM": term}, encoding="utf-8", timeout=120)
+    runs = [sws / "experiments" / "e" / f"h-{i:03d}" for i in range(3)]
+    deadline = time.monotonic() + 120
+    while not all((run / "ready").exists() for run in runs[:2]):  # both running, each with a checkpoint
+        assert child.isalive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    child.ptyproc.fileobj.close()  # hang up: the kernel sends SIGHUP; writes to the terminal now fail
+    deadline = time.monotonic() + 60
+    while child.ptyproc.isalive():
+        assert time.monotonic() < deadline, "the sweep did not stop after SIGHUP"
+        time.sleep(0.05)
+    assert child.ptyproc.exitstatus == 130
+    assert [_record(run)["status"] for run in runs[:2]] == ["interrupted"] * 2
+    assert not runs[2].exists() or _record(runs[2])["status"] != "running"
+    record = json.loads((sws / "experiments" / "e" / ".sweeps" / "h" / "sweep.json").read_text())
+    assert record["state"] == "interrupted"
+    res = exp("sweep", "-e", "e", "--name", "h", "-j", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert all(_steps(run) == list(range(1, 101)) for run in runs)  # resumed, no step twice or missing
+
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

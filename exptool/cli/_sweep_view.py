@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -104,6 +105,20 @@ def points_table(points: list[PointState], metric: str | None, room: int,
     return table
 
 
+def terminal_gone() -> None:
+    """After the terminal went away (an SSH session dropped): stdout and stderr to /dev/null.
+
+    The sweep goes on stopping its points and recording them; only what it would print is lost.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
+
+
 class LineView:
     """One line per start and end (what a log file or CI shows); failures at once, on stderr."""
 
@@ -118,10 +133,19 @@ class LineView:
         pass
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except OSError:
+            terminal_gone()
 
     def event(self, kind: str, point: PointState) -> None:
+        try:
+            self._event(kind, point)
+        except OSError:
+            terminal_gone()
+
+    def _event(self, kind: str, point: PointState) -> None:
         name = point.run.id
         if kind == "start":
             how = f" ({point.note})" if point.note else ""
@@ -149,27 +173,32 @@ class LiveView(LineView):
     def __enter__(self) -> LiveView:
         from rich.live import Live  # noqa: PLC0415
 
-        self._live = Live(self._render(), refresh_per_second=4, transient=True, redirect_stderr=False)
+        # Redrawn from the sweep's own loop (every tick), never from a thread of rich's: a write
+        # that fails because the terminal is gone then fails where it can be caught.
+        self._live = Live(self._render(), auto_refresh=False, transient=True, redirect_stderr=False)
         self._live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
-            self._live.update(self._render(), refresh=True)
-            self._live.__exit__(*exc)
+            try:
+                self._live.update(self._render(), refresh=True)
+                self._live.__exit__(*exc)
+            except OSError:
+                terminal_gone()
             self._live = None
 
     def _render(self) -> Any:
         size = shutil.get_terminal_size((100, 30))
         return points_table(self.points, self.metric, max(5, size.lines - 6) + 1, width=size.columns)
 
-    def event(self, kind: str, point: PointState) -> None:
+    def _event(self, kind: str, point: PointState) -> None:
         if self._live is None:
             return
         if kind == "end" and point.status == "failed":
             self._live.console.print(f"[red]error:[/] {point.run.id} failed: {point.error}", markup=True,
                                      highlight=False)
-        self._live.update(self._render())
+        self._live.update(self._render(), refresh=True)
 
 
 def _rich_style(code: str) -> str:

@@ -135,7 +135,7 @@ def sweep(
                              slurm=slurm, folder=record.folder / "slurm")
     # A guided search on a cluster must watch its trials: TPE asks for the next ones as they end.
     wait = bool(wait) if wait is not None else (not chosen.detached or record.spec.method == "tpe")
-    from ._sweep_view import make_view, print_results, summary_line  # noqa: PLC0415
+    from ._sweep_view import make_view, terminal_gone  # noqa: PLC0415
 
     runner = SweepRunner(ws, record, chosen, retry_failed=retry_failed, wait=wait)
     if status_only:
@@ -168,16 +168,10 @@ def sweep(
     with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext(), view:
         result = runner.run()
     duration = time.monotonic() - started
-    if json_out:
-        _report(record, result.points, True, exit_code=result.exit_code, submitted=result.submitted, best=result.best)
-    else:
-        if result.state == "submitted":
-            info(f"Submitted {len(result.submitted)} point(s) to SLURM: {_ids(result.submitted)}. "
-                 f"Follow with: exp watch --sweep {record.name} -e {exp.name}")
-        else:
-            print_results(result.points, record.spec.metric, record.spec.mode)
-        info(summary_line(result.points))
-        _advise(record, result.points, result.exit_code)
+    try:
+        _final_report(record, result, json_out)
+    except OSError:  # the terminal is gone (a dropped SSH session): the records say it all
+        terminal_gone()
     if notify.command and result.state == "submitted":
         arm(record.folder, notify.command, notify.timeout)
         note("the notify command runs when the sweep's last job ends, on that job's node.")
@@ -185,6 +179,21 @@ def sweep(
         _notify(notify, record, result, duration)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _final_report(record: SweepRecord, result: Any, json_out: bool) -> None:
+    from ._sweep_view import print_results, summary_line  # noqa: PLC0415
+
+    if json_out:
+        _report(record, result.points, True, exit_code=result.exit_code, submitted=result.submitted, best=result.best)
+        return
+    if result.state == "submitted":
+        info(f"Submitted {len(result.submitted)} point(s) to SLURM: {_ids(result.submitted)}. "
+             f"Follow with: exp watch --sweep {record.name} -e {record.experiment.name}")
+    else:
+        print_results(result.points, record.spec.metric, record.spec.mode)
+    info(summary_line(result.points))
+    _advise(record, result.points, result.exit_code)
 
 
 def _notify(settings: Any, record: SweepRecord, result: Any, duration_s: float) -> None:

@@ -90,6 +90,9 @@ class SweepRunner(SweepPlanner):
         self.record.lock()
         old_term = _set_handler(signal.SIGTERM, self._on_sigterm)
         old_int = _set_handler(signal.SIGINT, signal.default_int_handler)
+        # A dropped terminal (SSH gone) stops the points as SIGTERM does; under nohup it stays ignored.
+        hup = getattr(signal, "SIGHUP", None)
+        old_hup = _set_handler(hup, self._on_sigterm) if hup and signal.getsignal(hup) is not signal.SIG_IGN else None
         try:
             self.record.save(state="running", launcher=self.launcher.name, retired=self.record.data.get("retired", []))
             for point in self.points:
@@ -107,6 +110,8 @@ class SweepRunner(SweepPlanner):
         finally:
             _set_handler(signal.SIGTERM, old_term)
             _set_handler(signal.SIGINT, old_int)
+            if old_hup is not None:
+                _set_handler(hup, old_hup)
             close = getattr(self.launcher, "close", None)
             if callable(close):
                 close()
