@@ -174,6 +174,18 @@ def test_wandb_offline_run_gets_system_metrics(run):
     assert all(1 <= step <= 3 for step, _ in series["system/ram_used_gib"])
 
 
+def test_a_sample_queued_after_a_newer_step_joins_that_step_in_wandb(run):
+    """The sampler reads the step, then the training thread logs the next one first: W&B keeps the sample."""
+    with Logger(run=run) as logger:
+        logger.initialize_wandb("proj")
+        logger.log({"loss": 1.0}, 1)
+        logger.log({"loss": 2.0}, 2)
+        logger.writers["wandb"].log_system(1, {"system/cpu_percent": 42.0}, time.time())  # read at step 1
+    series = wandb_series(run.logs_dir)
+    assert series["loss"] == [(1, 1.0), (2, 2.0)]
+    assert series["system/cpu_percent"] == [(2, 42.0)]  # W&B would drop a step behind its newest
+
+
 @pytest.mark.slow
 def test_exp_train_demo_records_system_metrics(ws, exp):
     res = exp("train", "-e", "demo", "-r", "sys", "--create", "--trainer", "demo", "--set", "epochs=2",

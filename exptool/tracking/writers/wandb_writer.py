@@ -112,6 +112,7 @@ class WandbWriter(Writer):
         self.backlog = Backlog(int(backlog_bytes))
         self.queued = 0  # calls accepted into the backlog
         self.sent = 0
+        self._step_sent = 0  # the newest step handed to W&B (sender thread only)
         self._init_timeout = init_timeout
         self._finish_timeout = finish_timeout
         self._started = threading.Event()  # wandb.init returned or failed
@@ -212,8 +213,12 @@ class WandbWriter(Writer):
     def _handle(self, wandb: Any, item: tuple) -> None:
         kind = item[0]
         run = self.wandb_run
-        if kind == "metrics":
+        if kind in ("metrics", "system"):
             _, step, metrics = item
+            if kind == "system":
+                # W&B drops a step behind the newest it has: a sample read at step 1 but queued after
+                # the training thread's step 2 (the two threads race) joins step 2's row instead.
+                step = max(step, self._step_sent)
             run.log(dict(metrics), step=step)
         elif kind == "image":
             _, tag, image, step = item
@@ -222,6 +227,8 @@ class WandbWriter(Writer):
         elif kind == "histogram":
             _, tag, counts, edges, step = item
             run.log({tag: wandb.Histogram(np_histogram=(list(counts), list(edges)))}, step=step)
+        if kind in ("metrics", "system", "image", "histogram"):
+            self._step_sent = max(self._step_sent, step)
         elif kind == "config":
             run.config.update(dict(item[1]), allow_val_change=True)
         elif kind == "text":
@@ -249,7 +256,7 @@ class WandbWriter(Writer):
 
     def log_system(self, step: int, metrics: Mapping[str, float], wall_time: float) -> None:
         # W&B's steps only go forward: logged at the current training step they merge into its row.
-        self._put(("metrics", step, metrics), 200 + 80 * len(metrics))
+        self._put(("system", step, metrics), 200 + 80 * len(metrics))
 
     def log_image(self, tag: str, image: Any, step: int) -> None:
         png = image.__dict__.get("png", b"")  # cached_property: counted only when already encoded
