@@ -29,6 +29,7 @@ NOTIFY_NAME = "notify.json"
 def arm(folder: Path, command: str, timeout: float) -> None:
     """Leave a notification in ``folder`` (a run's or a sweep's) for the job that ends it to send."""
     payload = {"command": command, "timeout": timeout, "submitted": time.time(), "done": False}
+    folder.mkdir(parents=True, exist_ok=True)  # a new sweep's folder is made when it starts, after this
     atomic_write_json(folder / NOTIFY_NAME, payload)
 
 

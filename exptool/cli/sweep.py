@@ -165,17 +165,27 @@ def sweep(
               f"{todo} to run, {sum(p.status == 'completed' for p in points)} done; {_where(chosen)}.")
     view.say(header)
     started = time.monotonic()
-    with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext(), view:
-        result = runner.run()
+    # Submitted and left: the last job to end sends the word. Armed first, so a quick job finds it.
+    deferred = bool(notify.command) and chosen.detached and not wait
+    if deferred:
+        arm(record.folder, notify.command, notify.timeout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext(), view:
+            result = runner.run()
+    except BaseException:
+        if deferred:
+            disarm(record.folder)
+        raise
     duration = time.monotonic() - started
     try:
         _final_report(record, result, json_out)
     except OSError:  # the terminal is gone (a dropped SSH session): the records say it all
         terminal_gone()
-    if notify.command and result.state == "submitted":
-        arm(record.folder, notify.command, notify.timeout)
+    if deferred and result.state == "submitted":
         note("the notify command runs when the sweep's last job ends, on that job's node.")
     elif notify.command:
+        if deferred:
+            disarm(record.folder)  # nothing was left to submit: the word is said here
         _notify(notify, record, result, duration)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
