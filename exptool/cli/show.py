@@ -66,7 +66,7 @@ def show(
                 "health": record.get("health") if isinstance(record.get("health"), dict) else None,
                 "unreadable": unreadable,
                 "progress": _progress(run_obj),
-                **_run_extras(run_obj),
+                **_run_extras(run_obj, record),
             }
     if data["run"] is not None and data["run"]["exists"]:
         from ..training.launchers.slurm_state import refine_statuses  # noqa: PLC0415 - stdlib only
@@ -161,23 +161,22 @@ def _progress_text(p: dict[str, Any]) -> str:
     return text
 
 
-def _run_extras(run_obj: Any) -> dict[str, Any]:
-    """Tags, note and the flat config of an existing run (from run.json and config.json)."""
+def _run_extras(run_obj: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """Tags, note, sweep and the flat config of an existing run (``record``: its run.json, read already)."""
     if not run_obj.exists():
         return {"tags": [], "note": None, "sweep": None, "config": {}}
     from ..runs.index import row_for  # noqa: PLC0415
 
     row = row_for(run_obj.path, parts=("record", "config"))
-    return {"tags": row.tags, "note": row.record.get("note"), "sweep": _sweep_of(run_obj, row.record),
-            "config": row.config}
+    return {"tags": row.tags, "note": row.record.get("note"), "sweep": _sweep_of(record), "config": row.config}
 
 
-def _sweep_of(run_obj: Any, record: dict[str, Any]) -> dict[str, Any] | None:
+def _sweep_of(record: dict[str, Any]) -> dict[str, Any] | None:
     """``{"name", "point", "params"}`` of the sweep the run is a point of (None when it is none's)."""
     name = record.get("sweep")
     if not isinstance(name, str):
         return None
-    params = run_obj.read_record().get("sweep_params")
+    params = record.get("sweep_params")
     return {"name": name, "point": record.get("sweep_index"), "params": params if isinstance(params, dict) else {}}
 
 
