@@ -18,10 +18,18 @@ from ._output import print_error, status_line
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def silence_stdout() -> None:
-    """Point stdout at /dev/null after its reader went away, so Python does not complain at exit."""
+def silence_stdout(stderr: bool = False) -> None:
+    """Point stdout at /dev/null after its reader went away, so Python does not complain at exit.
+
+    ``stderr``: stderr too, for a terminal that went away (an SSH session dropped); the command
+    goes on with its work and records, only what it would print is lost.
+    """
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    for stream in (sys.stdout, sys.stderr) if stderr else (sys.stdout,):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # a stream without a file descriptor (replaced, closed)
+            pass
     os.close(devnull)
 
 

@@ -90,6 +90,15 @@ def format_metrics(metrics: dict[str, float], limit: int = 4) -> str:
     return " ".join(items)
 
 
+def progress_cells(progress: dict[str, Any]) -> list[str]:
+    """Percent done, steps/s and ETA as table cells (``-`` where unknown), from ``progress_file.describe``."""
+    from ..progress_file import format_duration  # noqa: PLC0415
+
+    percent, rate, eta = progress.get("percent"), progress.get("rate"), progress.get("eta_s")
+    return ["-" if percent is None else f"{percent:.0f}%", "-" if rate is None else f"{rate:.3g}",
+            "-" if eta is None else format_duration(eta)]
+
+
 def confirm(question: str) -> bool:
     """Ask a yes/no question on the terminal (default: no); end of input counts as no.
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
 from typing import Any
 
 from ..sweeps.results import PointState, format_value, sort_points
-from ._errors import print_error
-from ._output import STATUS_STYLE, info, style, use_color
+from ._errors import print_error, silence_stdout
+from ._output import STATUS_STYLE, info, progress_cells, style, use_color
 
 ACTIVE = ("running", "queued")
 
@@ -29,19 +28,11 @@ def _metric(point: PointState) -> str:
     return "-" if point.metric is None else format_value(point.metric)
 
 
-def _progress_cells(progress: dict[str, Any]) -> list[str]:
-    from ..progress_file import format_duration  # noqa: PLC0415
-
-    percent, rate, eta = progress.get("percent"), progress.get("rate"), progress.get("eta_s")
-    return ["-" if percent is None else f"{percent:.0f}%", "-" if rate is None else f"{rate:.3g}",
-            "-" if eta is None else format_duration(eta)]
-
-
 def point_row(point: PointState, progress: dict[str, Any] | None = None) -> list[str]:
     """A point's cells: point, params, status, step, [%, steps/s, ETA: with ``progress``,] metric, elapsed."""
     cells = [point.run.name, params_text(point), point.status, "-" if point.step is None else str(point.step)]
     if progress is not None:
-        cells += _progress_cells(progress)
+        cells += progress_cells(progress)
     return cells + [_metric(point), _elapsed(point)]
 
 
@@ -105,20 +96,6 @@ def points_table(points: list[PointState], metric: str | None, room: int,
     return table
 
 
-def terminal_gone() -> None:
-    """After the terminal went away (an SSH session dropped): stdout and stderr to /dev/null.
-
-    The sweep goes on stopping its points and recording them; only what it would print is lost.
-    """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            os.dup2(devnull, stream.fileno())
-        except (OSError, ValueError):
-            pass
-    os.close(devnull)
-
-
 class LineView:
     """One line per start and end (what a log file or CI shows); failures at once, on stderr."""
 
@@ -137,13 +114,13 @@ class LineView:
             self.out.write(text + "\n")
             self.out.flush()
         except OSError:
-            terminal_gone()
+            silence_stdout(stderr=True)
 
     def event(self, kind: str, point: PointState) -> None:
         try:
             self._event(kind, point)
         except OSError:
-            terminal_gone()
+            silence_stdout(stderr=True)
 
     def _event(self, kind: str, point: PointState) -> None:
         name = point.run.id
@@ -185,7 +162,7 @@ class LiveView(LineView):
                 self._live.update(self._render(), refresh=True)
                 self._live.__exit__(*exc)
             except OSError:
-                terminal_gone()
+                silence_stdout(stderr=True)
             self._live = None
 
     def _render(self) -> Any:

@@ -10,7 +10,7 @@ from .. import state
 from ._common import JsonOpt, workspace
 from ._complete import complete_experiment
 from ._errors import handle_errors
-from ._output import format_metrics, info, print_json, print_table
+from ._output import format_metrics, info, print_json, print_table, progress_cells
 from ._runs import SortOpt, WhereOpt, many_objects, print_rows
 
 
@@ -93,24 +93,11 @@ def ls(
     ]
     if any(r.progress for r in chosen):
         headers[4:4] = ["done", "steps/s", "eta"]
-        columns[4:4] = progress_columns(chosen)
+        columns[4:4] = [list(cells) for cells in zip(*(progress_cells(r.progress or {}) for r in chosen), strict=True)]
     if any(r.tags for r in chosen):
         headers.insert(3, "tags")
         columns.insert(3, [r.tags for r in chosen])
     print_rows(headers, columns, "table", styled={2})
-
-
-def progress_columns(rows: list[Any]) -> list[list[Any]]:
-    """Percent done, steps/s and ETA as ``exp ls`` shows them (``-`` where a run has none)."""
-    from ..progress_file import format_duration  # noqa: PLC0415
-
-    done, rate, eta = [], [], []
-    for row in rows:
-        p = row.progress or {}
-        done.append("-" if p.get("percent") is None else f"{p['percent']:.0f}%")
-        rate.append("-" if p.get("rate") is None else f"{p['rate']:.3g}")
-        eta.append("-" if p.get("eta_s") is None else format_duration(p["eta_s"]))
-    return [done, rate, eta]
 
 
 def _as_json(row: Any) -> dict[str, Any]:

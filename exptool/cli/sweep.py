@@ -13,7 +13,7 @@ import typer
 from . import _launch as L
 from ._common import ExperimentOpt, JsonOpt, workspace
 from ._complete import complete_config, complete_sweep
-from ._errors import handle_errors
+from ._errors import handle_errors, silence_stdout
 from ._output import info, note, print_json, warn
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def sweep(
                              slurm=slurm, folder=record.folder / "slurm")
     # A guided search on a cluster must watch its trials: TPE asks for the next ones as they end.
     wait = bool(wait) if wait is not None else (not chosen.detached or record.spec.method == "tpe")
-    from ._sweep_view import make_view, terminal_gone  # noqa: PLC0415
+    from ._sweep_view import make_view  # noqa: PLC0415
 
     runner = SweepRunner(ws, record, chosen, retry_failed=retry_failed, wait=wait)
     if status_only:
@@ -154,9 +154,7 @@ def sweep(
     try:
         points = runner.plan()
     except BaseException:
-        close = getattr(chosen, "close", None)
-        if callable(close):
-            close()
+        chosen.close()
         raise
     view = make_view(record.spec.metric, points, json_out)
     runner.on_event = view.event
@@ -180,7 +178,7 @@ def sweep(
     try:
         _final_report(record, result, json_out)
     except OSError:  # the terminal is gone (a dropped SSH session): the records say it all
-        terminal_gone()
+        silence_stdout(stderr=True)
     if deferred and result.state == "submitted":
         note("the notify command runs when the sweep's last job ends, on that job's node.")
     elif notify.command:

@@ -112,9 +112,7 @@ class SweepRunner(SweepPlanner):
             _set_handler(signal.SIGINT, old_int)
             if old_hup is not None:
                 _set_handler(hup, old_hup)
-            close = getattr(self.launcher, "close", None)
-            if callable(close):
-                close()
+            self.launcher.close()
             self.record.unlock()
 
     def _loop(self) -> None:

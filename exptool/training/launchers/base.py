@@ -24,7 +24,8 @@ Contract:
 - The caller records each outcome in ``run.json`` with :func:`~exptool.training.prepare.finish_run`,
   unless :attr:`Launcher.records_outcomes` is True (jobs that record their own, e.g. on a cluster).
 - :meth:`Launcher.warm_up` may be called before runs are prepared, to start what takes long to
-  start (a pool's workers import torch meanwhile); the default does nothing.
+  start (a pool's workers import torch meanwhile); :meth:`Launcher.close` lets go of it once no
+  more jobs come. Both default to doing nothing.
 - :attr:`Launcher.detached` launchers hand jobs to something that outlives this process (a cluster):
   the caller prepares runs with :func:`~exptool.training.prepare.prepare_submission` (recorded
   ``queued``, no lock held here) and may leave before they end.
@@ -154,6 +155,9 @@ class Launcher(abc.ABC):
 
     def warm_up(self, count: int) -> None:  # noqa: B027 - optional, on purpose
         """Get ready for about ``count`` jobs while the caller prepares them (default: nothing)."""
+
+    def close(self) -> None:  # noqa: B027 - optional, on purpose
+        """Let go of what the launcher started (a pool's workers) once no more jobs come (default: nothing)."""
 
     def poll(self, jobs: Sequence[Job], timeout: float | None = None) -> list[Job]:
         """Wait up to ``timeout`` seconds (None: until one ends); the given jobs that have ended by then.
